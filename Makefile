@@ -1,0 +1,35 @@
+# Every target builds its own virtual environment first, so a fresh clone needs only Python 3.11+.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint check bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## run: start the bot (the local console when no Slack credentials are set)
+run: $(VENV)/.installed
+	$(BIN)/runbook-bot serve
+
+## test: run the whole test suite
+test: $(VENV)/.installed
+	$(BIN)/pytest
+
+## lint: ruff and mypy
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+check: lint test
+
+## bench: the benchmark scripts; each prints ratios against a baseline measured in the same run
+bench: $(VENV)/.installed
+	$(BIN)/python bench/ledger.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

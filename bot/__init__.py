@@ -1,0 +1,1 @@
+"""runbook-bot: pinned incident runbooks for Slack, with a hash-chained ledger."""

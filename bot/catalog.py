@@ -1,0 +1,142 @@
+"""The only code that reads runbooks/ from disk; checking what it read is pure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.domain.problems import Problem
+from bot.domain.runbook import RolesFile, Runbook
+from bot.domain.validation import parse_model, validate_runbook
+from bot.domain.versions import content_hash
+from bot.errors import UserError
+
+ROLES_FILE = "roles.yml"
+SUFFIXES = (".yml", ".yaml")
+SKIPPED_DIRS = {"hooks"}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str  # as shown in messages
+    text: str
+
+
+@dataclass(frozen=True)
+class RunbookFile:
+    path: str
+    source: str
+    runbook: Runbook
+    sha256: str
+
+
+@dataclass(frozen=True)
+class CatalogCheck:
+    runbooks: list[RunbookFile] = field(default_factory=list)
+    roles: RolesFile = field(default_factory=RolesFile)
+    problems: list[Problem] = field(default_factory=list)
+    checked: int = 0
+
+
+def check_sources(
+    sources: Sequence[SourceFile],
+    roles_source: SourceFile | None,
+    *,
+    known_hooks: frozenset[str] | None = None,
+) -> CatalogCheck:
+    """Validate runbook texts against each other and the roles file. Pure."""
+    problems: list[Problem] = []
+    roles = RolesFile()
+    if roles_source is not None:
+        parsed_roles = parse_model(roles_source.path, roles_source.text, RolesFile)
+        problems.extend(parsed_roles.problems)
+        roles = parsed_roles.model or RolesFile()
+    runbooks: list[RunbookFile] = []
+    first_path: dict[str, str] = {}
+    for source in sources:
+        parsed = validate_runbook(source.path, source.text, roles=roles, known_hooks=known_hooks)
+        problems.extend(parsed.problems)
+        if parsed.model is None or parsed.tree is None:
+            continue
+        name = parsed.model.name
+        if name in first_path:
+            line, column = parsed.tree.position(["name"])
+            problems.append(
+                Problem(
+                    source.path,
+                    line,
+                    column,
+                    f"runbook name {name!r} is already used by {first_path[name]}",
+                    "names must be unique",
+                )
+            )
+            continue
+        first_path[name] = source.path
+        runbooks.append(
+            RunbookFile(source.path, source.text, parsed.model, content_hash(parsed.model))
+        )
+    return CatalogCheck(runbooks, roles, problems, checked=len(sources))
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _runbook_paths(directory: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.suffix in SUFFIXES
+        and p.is_file()
+        and p.name != ROLES_FILE
+        and not SKIPPED_DIRS.intersection(p.relative_to(directory).parts[:-1])
+    )
+
+
+def _read(path: Path) -> SourceFile:
+    try:
+        return SourceFile(_display(path), path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        return SourceFile(_display(path), "\x00")  # reported as a YAML error by the parser
+    except OSError as exc:
+        raise UserError(f"Cannot read {path}: {exc.strerror}.") from None
+
+
+def _load_sync(
+    runbooks_dir: Path, paths: Sequence[Path]
+) -> tuple[list[SourceFile], SourceFile | None]:
+    if not paths:
+        if not runbooks_dir.is_dir():
+            raise UserError(
+                f"The runbooks directory {runbooks_dir} does not exist; create it or set RUNBOOKS_DIR."
+            )
+        paths = [runbooks_dir]
+    files: list[Path] = []
+    roles_path = runbooks_dir / ROLES_FILE
+    for path in paths:
+        if path.is_dir():
+            files.extend(_runbook_paths(path))
+            if (path / ROLES_FILE).is_file():
+                roles_path = path / ROLES_FILE
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"{path} does not exist.")
+    roles = _read(roles_path) if roles_path.is_file() else None
+    return [_read(p) for p in files], roles
+
+
+async def load_catalog(
+    runbooks_dir: Path,
+    paths: Sequence[Path] = (),
+    *,
+    known_hooks: frozenset[str] | None = None,
+) -> CatalogCheck:
+    """Read the runbooks directory (or the given files and directories) and check it."""
+    sources, roles = await asyncio.to_thread(_load_sync, runbooks_dir, paths)
+    return check_sources(sources, roles, known_hooks=known_hooks)

@@ -1,0 +1,1 @@
+"""The `runbook-bot` command line."""

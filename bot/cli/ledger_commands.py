@@ -1,0 +1,93 @@
+"""ledger verify, export, checkpoint, keygen."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import TextIO
+
+from bot.cli.common import acting_person, opened_store
+from bot.config import Settings
+from bot.errors import UserError
+from bot.ledger.chain import NewEvent
+from bot.ledger.checkpoints import KIND, Checkpoint, generate_key, load_private_key, make_checkpoint
+from bot.ledger.export import to_jsonl, to_markdown
+from bot.ledger.sqlite_store import utc_now
+
+
+async def verify(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    async with opened_store(settings) as store:
+        verdict = await store.verify()
+        print(verdict.summary(), file=out)
+        if not verdict.ok:
+            return 1
+        if args.from_checkpoint:
+            checkpoint = await _read_checkpoint(Path(args.from_checkpoint))
+            if not checkpoint.signature_valid():
+                print(f"checkpoint {args.from_checkpoint}: the signature is invalid", file=out)
+                return 1
+            entry = await store.entry(checkpoint.size)
+            if entry is None:
+                print(
+                    f"checkpoint {args.from_checkpoint}: the ledger has {verdict.head_seq} entries, "
+                    f"fewer than the {checkpoint.size} it had then; entries were removed",
+                    file=out,
+                )
+                return 1
+            if entry.hash != checkpoint.head_hash:
+                print(
+                    f"checkpoint {args.from_checkpoint}: entry {checkpoint.size} now has hash "
+                    f"{entry.hash[:16]}…, the checkpoint recorded {checkpoint.head_hash[:16]}…; "
+                    "the ledger was rewritten",
+                    file=out,
+                )
+                return 1
+            print(f"the ledger extends the checkpoint at entry {checkpoint.size}", file=out)
+    return 0
+
+
+async def _read_checkpoint(path: Path) -> Checkpoint:
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        return Checkpoint.from_dict(json.loads(text))
+    except OSError as exc:
+        raise UserError(f"Cannot read checkpoint {path}: {exc.strerror}.") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}.") from None
+
+
+async def export(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    async with opened_store(settings) as store:
+        entries = await store.read(run_id=args.run)
+    if args.run and not entries:
+        raise UserError(f"No ledger entries belong to run {args.run!r}.")
+    if args.format == "jsonl":
+        chunks = to_jsonl(entries)
+    else:
+        title = f"Run {args.run}" if args.run else "runbook-bot ledger"
+        chunks = to_markdown(entries, title=f"{title}: transcript")
+    for chunk in chunks:
+        out.write(chunk)
+    return 0
+
+
+async def checkpoint(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    key = settings.runbook_ledger_signing_key
+    private = load_private_key(key.get_secret_value()) if key else None
+    async with opened_store(settings) as store:
+        size, head_hash = await store.head()
+        made = make_checkpoint(size, head_hash, utc_now(), private)
+        await store.append(
+            [NewEvent(kind=KIND, actor=acting_person(args.actor), payload=made.to_dict())]
+        )
+    print(json.dumps(made.to_dict(), indent=2), file=out)
+    return 0
+
+
+async def keygen(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    private, public = generate_key()
+    print(f"RUNBOOK_LEDGER_SIGNING_KEY={private}", file=out)
+    print(f"# public key (give it to auditors): {public}", file=out)
+    return 0

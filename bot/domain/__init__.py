@@ -1,0 +1,1 @@
+"""Pure domain code: no I/O, no Slack, no database."""

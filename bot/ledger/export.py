@@ -1,0 +1,55 @@
+"""Transcripts for auditors: JSON lines that can be re-hashed, and Markdown that people can read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from bot.ledger.chain import GENESIS_KIND, Entry
+from bot.ledger.checkpoints import KIND as CHECKPOINT_KIND
+from bot.ledger.projections import PROMOTED, PUBLISHED
+
+
+def to_jsonl(entries: Iterable[Entry]) -> Iterator[str]:
+    for entry in entries:
+        yield json.dumps(entry.as_export(), ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def describe(entry: Entry) -> str:
+    """One plain sentence saying what an entry records."""
+    data = entry.data
+    if entry.kind == GENESIS_KIND:
+        return f"Ledger created ({data.get('format', 'unknown format')})."
+    if entry.kind == PUBLISHED:
+        message = f': "{data["message"]}"' if data.get("message") else ""
+        return f"Published {data['name']}@{data['number']} (sha256:{data['sha256'][:12]}) from {data.get('path', '?')}{message}."
+    if entry.kind == PROMOTED:
+        was = f", replacing {data['name']}@{data['previous']}" if data.get("previous") else ""
+        return (
+            f"Made {data['name']}@{data['number']} (sha256:{data['sha256'][:12]}) the default{was}."
+        )
+    if entry.kind == CHECKPOINT_KIND:
+        signed = "signed" if data.get("signature") else "unsigned"
+        return f"Checkpoint ({signed}): {data['size']} entries, head sha256:{str(data['head_hash'])[:12]}."
+    details = ", ".join(f"{k}: {_short(v)}" for k, v in sorted(data.items()))
+    return f"{entry.kind}" + (f" ({details})" if details else "") + "."
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def to_markdown(entries: Iterable[Entry], *, title: str) -> Iterator[str]:
+    yield f"# {title}\n\n"
+    yield "Each row is one ledger entry. `hash` is the first 12 hex digits of the entry's sha256;\n"
+    yield "verify the full chain with `runbook-bot ledger verify` or the JSON lines export.\n\n"
+    yield "| seq | time (UTC) | who | what | hash |\n|---:|---|---|---|---|\n"
+    count = 0
+    for entry in entries:
+        count += 1
+        what = describe(entry).replace("|", "\\|")
+        when = entry.ts.replace("T", " ").removesuffix("Z")
+        yield f"| {entry.seq} | {when} | {entry.actor} | {what} | `{entry.hash[:12]}` |\n"
+    yield f"\n{count} entries.\n"

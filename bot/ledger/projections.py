@@ -1,0 +1,36 @@
+"""Which read-model rows an entry adds. Pure, and applied in the same transaction as the append,
+so a conflicting row (say, a second `name@3`) rejects the whole append."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.ledger.chain import Entry
+
+PUBLISHED = "runbook.published"
+PROMOTED = "runbook.promoted"
+
+Row = tuple[str, dict[str, Any]]
+
+
+def rows_for(entry: Entry) -> list[Row]:
+    if entry.kind == PUBLISHED:
+        data = entry.data
+        version = {
+            "name": data["name"],
+            "number": data["number"],
+            "sha256": data["sha256"],
+            "source": data["source"],
+            "author": entry.actor,
+            "message": data.get("message", ""),
+            "published_at": entry.ts,
+            "seq": entry.seq,
+        }
+        default = {"seq": entry.seq, "name": data["name"], "number": data["number"]}
+        return [("runbook_versions", version), ("runbook_defaults", default)]
+    if entry.kind == PROMOTED:
+        data = entry.data
+        return [
+            ("runbook_defaults", {"seq": entry.seq, "name": data["name"], "number": data["number"]})
+        ]
+    return []

@@ -1,0 +1,280 @@
+"""The SQLite backend: WAL, explicit `synchronous`, BEGIN IMMEDIATE appends, append-only triggers.
+
+All database work runs on one dedicated thread that owns the connection, so the async API
+never blocks the event loop and each append is a single transaction in a single hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlmodel import SQLModel
+
+from bot.config import Synchronous
+from bot.domain.versions import VersionInfo
+from bot.errors import ConflictError, UserError
+from bot.ledger import tables
+from bot.ledger.chain import Entry, NewEvent, Verdict, genesis_event, seal, verify_chain
+from bot.ledger.checkpoints import KIND as CHECKPOINT_KIND
+from bot.ledger.checkpoints import Checkpoint
+from bot.ledger.projections import rows_for
+
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 30_000
+_ENTRY_COLUMNS = "seq, ts, run_id, run_version, kind, actor, payload, prev_hash, hash"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def schema_statements() -> list[str]:
+    """DDL from the SQLModel tables, plus the triggers that make them append-only."""
+    dialect = sqlite_dialect.dialect()
+    statements = []
+    for table in SQLModel.metadata.sorted_tables:
+        if table.name not in tables.APPEND_ONLY_TABLES:
+            continue
+        statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
+        for index in table.indexes:
+            statements.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
+    for name in tables.APPEND_ONLY_TABLES:
+        for action in ("UPDATE", "DELETE"):
+            statements.append(
+                f"CREATE TRIGGER IF NOT EXISTS {name}_no_{action.lower()} BEFORE {action} ON {name} "
+                f"BEGIN SELECT RAISE(ABORT, '{name} is append-only: {action} is refused'); END"
+            )
+    return statements
+
+
+class SqliteStore:
+    """A LedgerStore on one SQLite file."""
+
+    def __init__(self, path: Path, synchronous: Synchronous, clock: Callable[[], str]) -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-ledger")
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        synchronous: Synchronous = Synchronous.FULL,
+        clock: Callable[[], str] = utc_now,
+    ) -> SqliteStore:
+        store = cls(path, synchronous, clock)
+        await store._run(store._open_sync)
+        return store
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(fn, *args))
+
+    # ---- on the database thread -----------------------------------------------------
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        assert self._conn is not None, "store is closed"
+        return self._conn
+
+    def _open_sync(self) -> None:
+        if not self.path.parent.exists():
+            raise UserError(
+                f"The database directory {self.path.parent} does not exist; create it or set RUNBOOK_DB_URL."
+            )
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous.value}")
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{self.path} is not a usable SQLite database: {exc}.") from None
+        self._conn = conn
+        with self._transaction():
+            for statement in schema_statements():
+                conn.execute(statement)
+            if conn.execute("SELECT COUNT(*) FROM ledger_entries").fetchone()[0] == 0:
+                self._append_locked([genesis_event()])
+
+    class _Txn:
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn = conn
+
+        def __enter__(self) -> None:
+            self.conn.execute("BEGIN IMMEDIATE")
+
+        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+    def _transaction(self) -> SqliteStore._Txn:
+        return SqliteStore._Txn(self._db)
+
+    def _head_sync(self) -> tuple[int, str]:
+        row = self._db.execute(
+            "SELECT seq, hash FROM ledger_entries ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, "0" * 64)
+
+    def _append_locked(self, events: Sequence[NewEvent]) -> list[Entry]:
+        head_seq, head_hash = self._head_sync()
+        entries = seal(events, head_seq=head_seq, head_hash=head_hash, ts=self._clock())
+        self._db.executemany(
+            f"INSERT INTO ledger_entries ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e.seq,
+                    e.ts,
+                    e.run_id,
+                    e.run_version,
+                    e.kind,
+                    e.actor,
+                    e.payload,
+                    e.prev_hash,
+                    e.hash,
+                )
+                for e in entries
+            ],
+        )
+        for entry in entries:
+            for table, row in rows_for(entry):
+                columns = ", ".join(row)
+                marks = ", ".join("?" for _ in row)
+                self._db.execute(
+                    f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
+                )
+        return entries
+
+    def _append_sync(self, events: Sequence[NewEvent]) -> list[Entry]:
+        try:
+            with self._transaction():
+                return self._append_locked(events)
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(
+                f"Another writer got there first ({exc}); reload and decide again."
+            ) from None
+
+    def _read_sync(self, after: int, run_id: str | None, limit: int | None) -> list[Entry]:
+        sql = f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE seq > ?"
+        args: list[Any] = [after]
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            args.append(run_id)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [Entry(*row) for row in self._db.execute(sql, args)]
+
+    def _iter_all(self) -> Iterator[Entry]:
+        cursor = self._db.execute(f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq")
+        cursor.arraysize = 4096
+        while rows := cursor.fetchmany():
+            for row in rows:
+                yield Entry(*row)
+
+    def _verify_sync(self) -> Verdict:
+        checkpoints: list[Entry] = []
+
+        def watch(entries: Iterator[Entry]) -> Iterator[Entry]:
+            for entry in entries:
+                if entry.kind == CHECKPOINT_KIND:
+                    checkpoints.append(entry)
+                yield entry
+
+        with self._transaction():  # one consistent snapshot, even while others append
+            verdict = verify_chain(watch(self._iter_all()))
+            if not verdict.ok:
+                return verdict
+            for entry in checkpoints:
+                problem = self._checkpoint_problem(Checkpoint.from_dict(entry.data))
+                if problem:
+                    return Verdict(
+                        verdict.entries, verdict.head_seq, verdict.head_hash, entry.seq, problem
+                    )
+        return verdict
+
+    def _checkpoint_problem(self, checkpoint: Checkpoint) -> str:
+        if not checkpoint.signature_valid():
+            return "checkpoint signature is invalid"
+        row = self._db.execute(
+            "SELECT hash FROM ledger_entries WHERE seq = ?", (checkpoint.size,)
+        ).fetchone()
+        if row is None:
+            return f"checkpoint names entry {checkpoint.size}, which does not exist"
+        if row[0] != checkpoint.head_hash:
+            return f"checkpoint says entry {checkpoint.size} has hash {checkpoint.head_hash[:16]}…, the ledger has {row[0][:16]}…"
+        return ""
+
+    def _versions_sync(self, name: str) -> list[VersionInfo]:
+        rows = self._db.execute(
+            "SELECT name, number, sha256, source, author, message, published_at, seq "
+            "FROM runbook_versions WHERE name = ? ORDER BY number",
+            (name,),
+        )
+        return [VersionInfo(*row) for row in rows]
+
+    def _default_sync(self, name: str) -> int | None:
+        row = self._db.execute(
+            "SELECT number FROM runbook_defaults WHERE name = ? ORDER BY seq DESC LIMIT 1", (name,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # ---- the async API ----------------------------------------------------------------
+
+    async def append(self, events: Sequence[NewEvent]) -> list[Entry]:
+        if not events:
+            return []
+        return await self._run(self._append_sync, list(events))
+
+    async def head(self) -> tuple[int, str]:
+        return await self._run(self._head_sync)
+
+    async def read(
+        self, *, after: int = 0, run_id: str | None = None, limit: int | None = None
+    ) -> list[Entry]:
+        return await self._run(self._read_sync, after, run_id, limit)
+
+    async def entry(self, seq: int) -> Entry | None:
+        found = await self._run(self._read_sync, seq - 1, None, 1)
+        return found[0] if found and found[0].seq == seq else None
+
+    async def verify(self) -> Verdict:
+        return await self._run(self._verify_sync)
+
+    async def versions(self, name: str) -> list[VersionInfo]:
+        return await self._run(self._versions_sync, name)
+
+    async def runbook_names(self) -> list[str]:
+        def names() -> list[str]:
+            return [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT DISTINCT name FROM runbook_versions ORDER BY name"
+                )
+            ]
+
+        return await self._run(names)
+
+    async def default_number(self, name: str) -> int | None:
+        return await self._run(self._default_sync, name)
+
+    async def close(self) -> None:
+        await self._run(self._close_sync)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,51 @@
+"""Table definitions. Every table is append-only; the SQLite store adds triggers to enforce it."""
+
+from __future__ import annotations
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class LedgerEntryRow(SQLModel, table=True):
+    """One chained entry. (run_id, run_version) is unique: a run's next event is conditional."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (UniqueConstraint("run_id", "run_version", name="uq_run_version"),)
+
+    seq: int = Field(primary_key=True)
+    ts: str
+    run_id: str | None = Field(default=None, index=True)
+    run_version: int | None = None
+    kind: str
+    actor: str
+    payload: str
+    prev_hash: str
+    hash: str = Field(unique=True)
+
+
+class RunbookVersionRow(SQLModel, table=True):
+    """A published runbook version, projected from its `runbook.published` entry."""
+
+    __tablename__ = "runbook_versions"
+
+    name: str = Field(primary_key=True)
+    number: int = Field(primary_key=True)
+    sha256: str = Field(unique=True)
+    source: str
+    author: str
+    message: str
+    published_at: str
+    seq: int = Field(unique=True)
+
+
+class RunbookDefaultRow(SQLModel, table=True):
+    """The history of default versions; the latest row per name is the current default."""
+
+    __tablename__ = "runbook_defaults"
+
+    seq: int = Field(primary_key=True)
+    name: str = Field(index=True)
+    number: int
+
+
+APPEND_ONLY_TABLES = ("ledger_entries", "runbook_versions", "runbook_defaults")
