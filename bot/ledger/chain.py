@@ -159,7 +159,7 @@ class Verdict:
 
 def verify_chain(entries: Iterable[Entry]) -> Verdict:
     """Walk the chain once; on the first fault, look around it to name what happened."""
-    window: list[Entry] = []  # the last two good entries and what follows, for diagnosis
+    window: list[Entry] = []  # the last few good entries, for diagnosis
     prev: Entry | None = None
     count = 0
     iterator = iter(entries)
@@ -172,13 +172,16 @@ def verify_chain(entries: Iterable[Entry]) -> Verdict:
             or compute_hash(entry) != entry.hash
         ):
             ahead = [entry, *_take(iterator, 3)]
-            return _diagnose(window[-2:], ahead, count)
-        window = [*window[-1:], entry]
+            return _diagnose(window, ahead, count)
+        window = [*window[-(_LOOKBACK - 1) :], entry]
         prev = entry
         count += 1
     if prev is None:
         return Verdict(0, 0, GENESIS_PREV, 1, "the ledger is empty: the genesis entry is missing")
     return Verdict(count, prev.seq, prev.hash)
+
+
+_LOOKBACK = 4
 
 
 def _take(iterator: Iterator[Entry], n: int) -> list[Entry]:
@@ -223,7 +226,7 @@ def _diagnose(good: list[Entry], ahead: list[Entry], count: int) -> Verdict:
                 bad.seq,
                 f"entry missing: {shift} entr{'y' if shift == 1 else 'ies'} before this one were deleted and later entries renumbered",
             )
-    inserted = _find_inserted(last, ahead)
+    inserted = _find_inserted(good, ahead)
     if inserted is not None:
         return verdict(inserted, f"entry inserted: entry {inserted} was not in the original chain")
     if compute_hash(bad) != bad.hash:
@@ -237,19 +240,19 @@ def _diagnose(good: list[Entry], ahead: list[Entry], count: int) -> Verdict:
     return verdict(bad.seq, f"chain cut: prev_hash does not match the hash of entry {head_seq}")
 
 
-def _find_inserted(last: Entry | None, ahead: list[Entry]) -> int | None:
-    """An original entry renumbered upward that still links back to `last` betrays an insert."""
-    if last is None:
+def _find_inserted(good: list[Entry], ahead: list[Entry]) -> int | None:
+    """An original entry renumbered upward, still linking to an earlier entry, betrays an insert."""
+    if not good:
         return None
+    bad = ahead[0]
+    for shift in range(1, min(3, len(good) - 1) + 1):
+        # The inserted entries were hashed validly; the first original after them was not.
+        if _self_ok(bad, bad.seq - shift) and bad.prev_hash == good[-1 - shift].hash:
+            return good[-shift].seq
+    last = good[-1]
     for later in ahead[1:]:
+        # The inserted entry itself is broken; an original further on still links to `last`.
         for shift in (1, 2, 3):
             if later.prev_hash == last.hash and _self_ok(later, later.seq - shift):
                 return last.seq + 1
-    if (
-        ahead
-        and ahead[0].prev_hash == last.hash
-        and len(ahead) > 1
-        and ahead[1].prev_hash == last.hash
-    ):
-        return ahead[0].seq
     return None

@@ -1,0 +1,167 @@
+"""The command line as users type it: exit codes, messages, and documentation that keeps up."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.cli.main import build_parser
+from tests.conftest import REPO, CliRunner
+
+
+def test_validate_ok_and_errors_in_compiler_format(cli: CliRunner, runbooks_dir: Path) -> None:
+    ok = cli("validate")
+    assert ok.code == 0 and ok.out.startswith("ok: 5 runbook(s) valid")
+    broken = runbooks_dir / "broken.yml"
+    broken.write_text(
+        "name: broken\ntitle: Broken\nsteps:\n  - id: a\n    titel: A\n", encoding="utf-8"
+    )
+    bad = cli("validate")
+    assert bad.code == 1
+    assert bad.out.splitlines() == [
+        "runbooks/broken.yml:4:5: missing required key title in steps[0]",
+        "runbooks/broken.yml:5:5: unknown key 'titel' in steps[0] (hint: did you mean 'title'?)",
+        "2 problem(s) in 6 file(s).",
+    ]
+    one = cli("validate", str(runbooks_dir / "restart-service.yml"))
+    assert one.code == 0 and "(restart-service)" in one.out
+
+
+def test_publish_refuses_everything_while_any_file_is_invalid(
+    cli: CliRunner, runbooks_dir: Path
+) -> None:
+    (runbooks_dir / "broken.yml").write_text("name: [\n", encoding="utf-8")
+    result = cli("publish")
+    assert (
+        result.code == 1
+        and result.out.splitlines()[-1]
+        == "Nothing was published; fix the problems above and publish again."
+    )
+    assert cli("versions", "restart-service").code == 1
+
+
+def test_publish_prints_name_number_and_hash_and_is_idempotent(cli: CliRunner) -> None:
+    first = cli("publish", "-m", "first")
+    assert first.code == 0
+    lines = first.out.splitlines()
+    assert len(lines) == 5 and all(line.endswith("(new)") for line in lines)
+    assert (
+        lines[3].startswith("restart-service@1 sha256:")
+        and len(lines[3].split()[1]) == len("sha256:") + 64
+    )
+    again = cli("publish")
+    assert again.out.replace("(unchanged)", "(new)") == first.out
+
+
+def test_versions_show_diff_promote(cli: CliRunner, runbooks_dir: Path) -> None:
+    cli("publish", "-m", "first", "--as", "alice")
+    path = runbooks_dir / "restart-service.yml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("expires: 15m", "expires: 5m"), encoding="utf-8"
+    )
+    cli("publish", "-m", "shorter expiry")
+    listing = cli("versions", "restart-service").out.splitlines()
+    assert listing[0].split() == ["version", "sha256", "published", "(UTC)", "by", "message"]
+    assert listing[1].startswith("  @1") and listing[1].split()[-2:] == ["alice", "first"]
+    assert (
+        listing[2].startswith("* @2") and "tester" in listing[2] and "shorter expiry" in listing[2]
+    )
+    assert listing[-1] == "* default: restart-service@2"
+    assert "expires: 15m" in cli("show", "restart-service@1").out
+    assert "expires: 5m" in cli("show", "restart-service").out
+    diff = cli("diff", "restart-service", "1", "2").out
+    assert "-      expires: 15m\n+      expires: 5m\n" in diff
+    promoted = cli("promote", "restart-service@1")
+    assert promoted.code == 0 and "is now the default (was restart-service@2)." in promoted.out
+    assert "expires: 15m" in cli("show", "restart-service").out
+
+
+def test_errors_are_sentences_on_stderr_with_exit_1(cli: CliRunner) -> None:
+    cli("publish")
+    for args, message in [
+        (
+            ("show", "nope"),
+            "error: No published runbook is named 'nope'; run `runbook-bot publish` first.",
+        ),
+        (
+            ("show", "restart-service@7"),
+            "error: restart-service@7 does not exist; restart-service has versions 1 to 1.",
+        ),
+        (
+            ("show", "restart-service@sha256:12"),
+            "error: 'restart-service@sha256:12': a hash prefix needs at least 8 hex digits.",
+        ),
+        (
+            ("diff", "restart-service", "1", "latest"),
+            "error: 'latest' is not a version of restart-service; write 3, @3 or sha256:PREFIX.",
+        ),
+        (
+            ("--db", "postgresql://x/y", "ledger", "verify"),
+            "error: RUNBOOK_DB_URL uses 'postgresql', which this version does not support; use sqlite:///path/to/file.db.",
+        ),
+    ]:
+        result = cli(*args)
+        assert (result.code, result.err.strip()) == (1, message)
+
+
+def test_schema_is_json_schema_and_matches_the_shipped_file(cli: CliRunner) -> None:
+    result = cli("schema")
+    schema = json.loads(result.out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert {"name", "title", "steps", "params"} <= set(schema["properties"])
+    assert schema["additionalProperties"] is False
+    shipped = json.loads((REPO / "docs" / "runbook.schema.json").read_text(encoding="utf-8"))
+    assert shipped == schema, (
+        "docs/runbook.schema.json is stale: runbook-bot schema > docs/runbook.schema.json"
+    )
+
+
+def test_ledger_keygen_prints_a_usable_key(cli: CliRunner) -> None:
+    out = cli("ledger", "keygen").out
+    assert out.startswith("RUNBOOK_LEDGER_SIGNING_KEY=")
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append(f"{prefix}{name}")
+                found.extend(_commands(sub, f"{prefix}{name} "))
+    return found
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    missing = [c for c in _commands(build_parser()) if f"runbook-bot {c}" not in readme]
+    assert missing == []
+
+
+def test_python_dash_m_bot_runs_the_same_cli(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "RUNBOOKS_DIR": str(REPO / "runbooks"),
+        "RUNBOOK_DB_URL": f"sqlite:///{tmp_path / 'x.db'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "validate"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0 and result.stdout.startswith("ok: 5 runbook(s) valid")
+    usage = subprocess.run(
+        [sys.executable, "-m", "bot", "frobnicate"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert usage.returncode == 2 and "invalid choice: 'frobnicate'" in usage.stderr

@@ -1,0 +1,168 @@
+"""Exports an auditor can re-hash without the bot, and checkpoints that anchor the head."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.ledger.chain import NewEvent
+from bot.ledger.checkpoints import Checkpoint, generate_key, load_private_key, make_checkpoint
+from bot.ledger.export import to_jsonl
+from bot.ledger.sqlite_store import SqliteStore
+from tests.conftest import CliRunner
+
+VERIFIER = Path(__file__).with_name("independent_verifier.py")
+
+
+def run_verifier(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(VERIFIER), str(path)], capture_output=True, text=True, check=False
+    )
+
+
+async def fill(store: SqliteStore) -> None:
+    await store.append(
+        [
+            NewEvent(
+                "run.started",
+                "U1",
+                {"params": {"service": "api"}, "n": 1.5},
+                run_id="r-1",
+                run_version=1,
+            )
+        ]
+    )
+    await store.append(
+        [
+            NewEvent(
+                "step.done",
+                "Zoë",
+                {"note": 'done ✓ <ok> & "quoted"\nline two'},
+                run_id="r-1",
+                run_version=2,
+            )
+        ]
+    )
+    await store.append(
+        [NewEvent("catalog.note", "bob", {"list": [1, None, True, {"b": 2, "a": 1}]})]
+    )
+
+
+def test_independent_verifier_accepts_an_export_and_catches_edits(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    assert cli("publish", "-m", "first").code == 0
+    export = cli("ledger", "export")
+    assert export.code == 0
+    path = tmp_path / "export.jsonl"
+    path.write_text(export.out, encoding="utf-8")
+    result = run_verifier(path)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.startswith(f"ok: {len(export.out.splitlines())} entries")
+
+    lines = export.out.splitlines(keepends=True)
+    edited = json.loads(lines[2])
+    edited["actor"] = "mallory"
+    path.write_text("".join([*lines[:2], json.dumps(edited) + "\n", *lines[3:]]), encoding="utf-8")
+    result = run_verifier(path)
+    assert result.returncode == 1
+    assert result.stdout.strip() == "entry 3: content does not match its hash"
+
+
+async def test_independent_verifier_handles_every_field_shape(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    await fill(store)
+    path = tmp_path / "e.jsonl"
+    path.write_text("".join(to_jsonl(await store.read())), encoding="utf-8")
+    result = run_verifier(path)
+    assert result.returncode == 0, result.stdout
+    head_seq, head_hash = await store.head()
+    assert result.stdout.strip() == f"ok: {head_seq} entries, head {head_hash}"
+
+
+def test_markdown_export_is_a_readable_transcript(cli: CliRunner) -> None:
+    cli("publish", "-m", "first release")
+    cli("promote", "restart-service@1")
+    md = cli("ledger", "export", "--format", "md").out
+    assert md.startswith("# runbook-bot ledger: transcript")
+    assert "| 2 |" in md and "| tester | Published customer-comms-outage@1 (sha256:" in md
+    assert "from " in md and ': "first release".' in md
+
+
+def test_export_of_an_unknown_run_is_a_clear_error(cli: CliRunner) -> None:
+    result = cli("ledger", "export", "--run", "nope")
+    assert result.code == 1
+    assert result.err.strip() == "error: No ledger entries belong to run 'nope'."
+
+
+def test_signed_checkpoints_are_recorded_and_checked(cli: CliRunner) -> None:
+    mp = pytest.MonkeyPatch()
+    private, public = generate_key()
+    mp.setenv("RUNBOOK_LEDGER_SIGNING_KEY", private)
+    try:
+        cli("publish")
+        made = cli("ledger", "checkpoint")
+    finally:
+        mp.undo()
+    checkpoint = Checkpoint.from_dict(json.loads(made.out))
+    assert checkpoint.signed and checkpoint.public_key == public and checkpoint.signature_valid()
+    assert checkpoint.size == 6  # genesis + five published runbooks
+    verified = cli("ledger", "verify")
+    assert verified.code == 0 and verified.out.startswith("ledger intact: 7 entries")
+
+
+async def test_a_forged_checkpoint_signature_is_caught(store: SqliteStore) -> None:
+    key = load_private_key(generate_key()[0])
+    size, head = await store.head()
+    good = make_checkpoint(size, head, "2026-01-01T00:00:00Z", key)
+    forged = Checkpoint(
+        good.size, good.head_hash, "2026-01-02T00:00:00Z", good.public_key, good.signature
+    )
+    await store.append([NewEvent("ledger.checkpoint", "mallory", forged.to_dict())])
+    verdict = await store.verify()
+    assert (verdict.bad_seq, verdict.problem) == (2, "checkpoint signature is invalid")
+
+
+async def test_a_checkpoint_naming_a_different_head_is_caught(store: SqliteStore) -> None:
+    wrong = make_checkpoint(1, "ab" * 32, "2026-01-01T00:00:00Z", None)
+    await store.append([NewEvent("ledger.checkpoint", "x", wrong.to_dict())])
+    verdict = await store.verify()
+    assert verdict.bad_seq == 2 and verdict.problem.startswith(
+        "checkpoint says entry 1 has hash abababab"
+    )
+
+
+def test_from_checkpoint_detects_a_wholesale_rewrite(cli: CliRunner, tmp_path: Path) -> None:
+    cli("publish")
+    checkpoint = tmp_path / "checkpoint.json"
+    checkpoint.write_text(cli("ledger", "checkpoint").out, encoding="utf-8")
+    cli("publish", "-m", "nothing new")
+    ok = cli("ledger", "verify", "--from-checkpoint", str(checkpoint))
+    assert (
+        ok.code == 0 and ok.out.splitlines()[-1] == "the ledger extends the checkpoint at entry 6"
+    )
+
+    # The attacker rebuilds a whole, self-consistent ledger with other content.
+    db = tmp_path / "bot.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    (tmp_path / "runbooks" / "customer-comms-outage.yml").unlink()
+    assert cli("publish", "-m", "rewritten").code == 0
+    assert cli("ledger", "verify").code == 0  # the forged chain is consistent in itself...
+    caught = cli("ledger", "verify", "--from-checkpoint", str(checkpoint))
+    assert caught.code == 1 and "the ledger has 5 entries, fewer than the 6" in caught.out
+
+    rb = tmp_path / "runbooks" / "restart-service.yml"
+    rb.write_text(
+        rb.read_text(encoding="utf-8").replace("quorum: 1", "quorum: 2"), encoding="utf-8"
+    )
+    assert cli("publish", "-m", "grow the forged ledger past the checkpoint").code == 0
+    shutil.copy(checkpoint, tmp_path / "cp.json")
+    caught = cli("ledger", "verify", "--from-checkpoint", str(tmp_path / "cp.json"))
+    assert caught.code == 1 and "the ledger was rewritten" in caught.out

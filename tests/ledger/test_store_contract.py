@@ -1,0 +1,129 @@
+"""The contract every LedgerStore backend must pass. Add a backend to BACKENDS to run it here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConflictError
+from bot.ledger.chain import GENESIS_KIND, GENESIS_PREV, NewEvent
+from bot.ledger.sqlite_store import SqliteStore
+from bot.ledger.store import LedgerStore
+
+Opener = Callable[[Path], Awaitable[LedgerStore]]
+
+
+async def _sqlite(tmp: Path) -> LedgerStore:
+    return await SqliteStore.open(tmp / "contract.db")
+
+
+BACKENDS: dict[str, Opener] = {"sqlite": _sqlite}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LedgerStore]:
+    opened = await BACKENDS[request.param](tmp_path)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_a_new_ledger_starts_with_genesis(backend: LedgerStore) -> None:
+    [genesis] = await backend.read()
+    assert (genesis.seq, genesis.kind, genesis.prev_hash) == (1, GENESIS_KIND, GENESIS_PREV)
+    assert await backend.head() == (1, genesis.hash)
+
+
+async def test_append_and_read_round_trip(backend: LedgerStore) -> None:
+    written = await backend.append(
+        [
+            NewEvent(
+                "run.started",
+                "U1",
+                {"runbook": "restart-service", "params": {"service": "api"}},
+                run_id="r1",
+                run_version=1,
+            ),
+            NewEvent("note", "Zoë", {"text": 'ünïcode ✓ and "quotes"\nnewline'}),
+        ]
+    )
+    read = await backend.read(after=1)
+    assert read == written
+    assert read[0].data == {"runbook": "restart-service", "params": {"service": "api"}}
+    assert read[1].data["text"] == 'ünïcode ✓ and "quotes"\nnewline'
+    assert [e.seq for e in read] == [2, 3]
+    assert read[1].prev_hash == read[0].hash
+    assert await backend.head() == (3, read[1].hash)
+    assert await backend.entry(2) == read[0]
+    assert await backend.entry(99) is None
+
+
+async def test_read_one_run_and_page(backend: LedgerStore) -> None:
+    await backend.append(
+        [
+            NewEvent("a", "x", run_id="r1", run_version=1),
+            NewEvent("b", "x", run_id="r2", run_version=1),
+        ]
+    )
+    await backend.append([NewEvent("c", "x", run_id="r1", run_version=2)])
+    assert [e.kind for e in await backend.read(run_id="r1")] == ["a", "c"]
+    assert [e.seq for e in await backend.read(after=1, limit=2)] == [2, 3]
+
+
+async def test_a_conflicting_append_is_rejected_whole(backend: LedgerStore) -> None:
+    await backend.append([NewEvent("step.done", "U1", run_id="r1", run_version=1)])
+    with pytest.raises(ConflictError):
+        await backend.append(
+            [NewEvent("ok", "U2"), NewEvent("step.done", "U2", run_id="r1", run_version=1)]
+        )
+    assert [e.kind for e in await backend.read()] == [GENESIS_KIND, "step.done"]
+    assert (await backend.verify()).ok
+
+
+async def test_racing_identical_decisions_give_exactly_one_entry(backend: LedgerStore) -> None:
+    async def decide(who: str) -> bool:
+        try:
+            await backend.append([NewEvent("approval.granted", who, run_id="r9", run_version=3)])
+        except ConflictError:
+            return False
+        return True
+
+    wins = await asyncio.gather(*(decide(f"U{i}") for i in range(20)))
+    assert wins.count(True) == 1
+    assert len(await backend.read(run_id="r9")) == 1
+
+
+async def test_concurrent_appends_form_one_gap_free_chain(backend: LedgerStore) -> None:
+    await asyncio.gather(*(backend.append([NewEvent("e", f"w{i}", {"i": i})]) for i in range(50)))
+    entries = await backend.read()
+    assert [e.seq for e in entries] == list(range(1, 52))
+    verdict = await backend.verify()
+    assert verdict.ok and verdict.entries == 51
+
+
+async def test_events_with_newlines_in_single_line_fields_are_refused(backend: LedgerStore) -> None:
+    with pytest.raises(ValueError, match="single line"):
+        await backend.append([NewEvent("kind\nforged", "U1")])
+    assert (await backend.head())[0] == 1
+
+
+async def test_catalog_projection_follows_published_entries(backend: LedgerStore) -> None:
+    payload = {
+        "name": "rb",
+        "number": 1,
+        "sha256": "f" * 64,
+        "source": "name: rb\n",
+        "message": "m",
+        "path": "rb.yml",
+    }
+    await backend.append([NewEvent("runbook.published", "alice", payload)])
+    [version] = await backend.versions("rb")
+    assert (version.number, version.author, version.source) == (1, "alice", "name: rb\n")
+    assert await backend.default_number("rb") == 1
+    assert await backend.runbook_names() == ["rb"]
+    with pytest.raises(ConflictError):  # a second rb@1 is refused by key, not by a prior check
+        await backend.append([NewEvent("runbook.published", "bob", dict(payload, sha256="e" * 64))])
