@@ -1,0 +1,148 @@
+"""Ledger benchmark: our store against its floors, measured in the same run.
+
+1. Durable appends per second (one event per transaction, synchronous=FULL, WAL) versus raw
+   sqlite3 inserts of the same rows into the same schema with the same pragmas, one commit each.
+   Target: at least 0.6 of raw.
+2. Verification entries per second (read from the file, re-hash, check links) versus bare
+   hashlib over the same bytes held in memory. Target: at least 0.5 of raw and 100,000/s.
+
+Usage: python bench/ledger.py [--appends N] [--entries N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.config import Synchronous
+from bot.ledger.chain import Entry, NewEvent, hash_message
+from bot.ledger.sqlite_store import BUSY_TIMEOUT_MS, SqliteStore, schema_statements
+
+COLUMNS = "seq, ts, run_id, run_version, kind, actor, payload, prev_hash, hash"
+
+
+def event(i: int) -> NewEvent:
+    payload = {"step": f"step-{i % 7}", "note": "restarted api, health ok", "by": "U0SRE0001"}
+    return NewEvent(
+        "step.done", "U0SRE0001", payload, run_id=f"run-{i % 50}", run_version=i // 50 + 1
+    )
+
+
+async def ours_appends(path: Path, n: int) -> tuple[float, list[Entry]]:
+    store = await SqliteStore.open(path, synchronous=Synchronous.FULL)
+    try:
+        start = time.perf_counter()
+        for i in range(n):
+            await store.append([event(i)])
+        elapsed = time.perf_counter() - start
+        return n / elapsed, await store.read()
+    finally:
+        await store.close()
+
+
+def raw_appends(path: Path, rows: list[Entry]) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    for statement in schema_statements():
+        conn.execute(statement)
+    sql = f"INSERT INTO ledger_entries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    start = time.perf_counter()
+    for r in rows:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            sql,
+            (r.seq, r.ts, r.run_id, r.run_version, r.kind, r.actor, r.payload, r.prev_hash, r.hash),
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return len(rows) / elapsed
+
+
+async def build_ledger(path: Path, n: int) -> None:
+    store = await SqliteStore.open(path, synchronous=Synchronous.NORMAL)
+    try:
+        batch = 1000
+        for start in range(0, n - 1, batch):
+            await store.append([event(i) for i in range(start, min(start + batch, n - 1))])
+    finally:
+        await store.close()
+
+
+async def ours_verify(path: Path) -> tuple[float, int]:
+    store = await SqliteStore.open(path)
+    try:
+        start = time.perf_counter()
+        verdict = await store.verify()
+        elapsed = time.perf_counter() - start
+    finally:
+        await store.close()
+    assert verdict.ok, verdict.problem
+    return verdict.entries / elapsed, verdict.entries
+
+
+def raw_hash(path: Path) -> float:
+    conn = sqlite3.connect(path)
+    messages = [
+        hash_message(r[7], r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+        for r in conn.execute(f"SELECT {COLUMNS} FROM ledger_entries ORDER BY seq")
+    ]
+    conn.close()
+    start = time.perf_counter()
+    for message in messages:
+        hashlib.sha256(message).hexdigest()
+    return len(messages) / (time.perf_counter() - start)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--appends", type=int, default=2000, help="durable appends per trial")
+    parser.add_argument("--entries", type=int, default=300_000, help="ledger size for verification")
+    parser.add_argument("--trials", type=int, default=5)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
+        tmpdir = Path(tmp)
+        ours_rates, raw_rates = [], []
+        for trial in range(args.trials):  # interleaved, so drift in disk speed hits both alike
+            rate, rows = await ours_appends(tmpdir / f"ours{trial}.db", args.appends)
+            ours_rates.append(rate)
+            raw_rates.append(raw_appends(tmpdir / f"raw{trial}.db", rows[1:]))
+        ours, raw = statistics.median(ours_rates), statistics.median(raw_rates)
+        append_ratio = ours / raw
+        print(
+            f"durable appends/s   ours {ours:10.0f}   raw sqlite3 {raw:10.0f}   ratio {append_ratio:.2f}  (target >= 0.60)"
+        )
+
+        await build_ledger(tmpdir / "big.db", args.entries)
+        verify_rates, hash_rates = [], []
+        for _ in range(args.trials):
+            rate, count = await ours_verify(tmpdir / "big.db")
+            verify_rates.append(rate)
+            hash_rates.append(raw_hash(tmpdir / "big.db"))
+        ours_v, raw_v = statistics.median(verify_rates), statistics.median(hash_rates)
+        verify_ratio = ours_v / raw_v
+        print(
+            f"verify entries/s    ours {ours_v:10.0f}   bare hashlib {raw_v:9.0f}   ratio {verify_ratio:.2f}  "
+            f"(target >= 0.50 and >= 100000/s; {count} entries)"
+        )
+    ok = append_ratio >= 0.6 and verify_ratio >= 0.5 and ours_v >= 100_000
+    print("all targets met" if ok else "TARGET MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
