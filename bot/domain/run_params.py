@@ -1,0 +1,81 @@
+"""A run's inputs: checking params, keeping secrets out of records, and the template context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.domain.run_state import RunState
+from bot.domain.runbook import ParamType, Runbook, Step
+from bot.domain.templates import render_value
+from bot.domain.validation import coerce_param
+from bot.errors import UserError
+
+REDACTED = "[secret]"
+
+
+def resolve_params(runbook: Runbook, given: Mapping[str, str]) -> dict[str, Any]:
+    """Check `key=value` inputs against the runbook's params; fill defaults."""
+    unknown = sorted(set(given) - set(runbook.params))
+    if unknown:
+        takes = ", ".join(runbook.params) or "no params"
+        raise UserError(f"{runbook.name} has no param {', '.join(unknown)}; it takes: {takes}.")
+    values: dict[str, Any] = {}
+    missing = []
+    for name, param in runbook.params.items():
+        if name in given:
+            try:
+                values[name] = coerce_param(name, param, given[name])
+            except ValueError as exc:
+                raise UserError(f"{exc}.") from None
+        elif param.default is not None:
+            values[name] = param.default
+        elif param.required:
+            missing.append(f"{name} ({param.type.value})")
+        else:
+            values[name] = False if param.type is ParamType.BOOLEAN else ""
+    if missing:
+        raise UserError(f"{runbook.name} needs {', '.join(missing)}; add them as key=value.")
+    return values
+
+
+def secret_values(runbook: Runbook, values: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        n: str(values[n]) for n, p in runbook.params.items() if p.secret and str(values.get(n, ""))
+    }
+
+
+def mask(value: Any, secrets: Mapping[str, str]) -> Any:
+    """Replace every secret value inside strings of a JSON-like value."""
+    if isinstance(value, str):
+        for secret in sorted(secrets.values(), key=len, reverse=True):
+            if secret:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, list):
+        return [mask(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: mask(v, secrets) for k, v in value.items()}
+    return value
+
+
+def template_context(state: RunState, secrets: Mapping[str, str]) -> dict[str, Any]:
+    params = {**state.params, **secrets}
+    steps = {
+        s.id: {"status": s.status.value, "result": s.result, "choice": s.choice, "note": s.note}
+        for s in state.steps
+    }
+    run = {
+        "id": state.run_id,
+        "requester": state.requester,
+        "channel": state.channel,
+        "runbook": state.runbook,
+    }
+    return {**params, "steps": steps, "run": run}
+
+
+def rendered_args(state: RunState, step: Step, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """A hook's arguments with secrets in place: for the executor only, never recorded."""
+    value = render_value(step.with_, template_context(state, secrets))
+    assert isinstance(value, dict)
+    return value
