@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +22,23 @@ def canonical_form(runbook: Runbook) -> dict[str, Any]:
     return runbook.model_dump(mode="json", by_alias=True)
 
 
-def content_hash(runbook: Runbook) -> str:
-    """sha256 of the canonical JSON: formatting-only edits keep it, meaningful edits change it."""
-    return sha256_hex(canonical_json(canonical_form(runbook)))
+def content_hash(runbook: Runbook, hooks: Mapping[str, str] | None = None) -> str:
+    """sha256 of the canonical JSON: formatting-only edits keep it, meaningful edits change it.
+
+    `hooks` maps each hook the runbook uses to the sha256 of its source; when given, it is part
+    of the hash, so changing a hook's code makes a new version that has to be published.
+    """
+    form = canonical_form(runbook)
+    if hooks:
+        form = {**form, "$hooks": dict(hooks)}
+    return sha256_hex(canonical_json(form))
+
+
+def hooks_used(runbook: Runbook) -> list[str]:
+    names = {s.hook for s in runbook.steps if s.hook} | {
+        s.rollback.hook for s in runbook.steps if s.rollback
+    }
+    return sorted(names)
 
 
 @dataclass(frozen=True)

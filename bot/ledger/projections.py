@@ -34,3 +34,23 @@ def rows_for(entry: Entry) -> list[Row]:
             ("runbook_defaults", {"seq": entry.seq, "name": data["name"], "number": data["number"]})
         ]
     return []
+
+
+def run_index_change(entry: Entry) -> tuple[str, dict[str, Any]] | None:
+    """("insert" | "status", row) for the runs index, or None."""
+    if entry.run_id is None:
+        return None
+    if entry.kind == "run.started":
+        data = entry.data
+        row = {
+            "run_id": entry.run_id,
+            "runbook": str(data.get("runbook", "")),
+            "channel": str(data.get("channel", "")),
+            "requester": str(data.get("requester", entry.actor)),
+            "status": "active",
+            "started_seq": entry.seq,
+            "last_seq": entry.seq,
+        }
+        return "insert", row
+    status = {"run.completed": "completed", "run.aborted": "aborted"}.get(entry.kind, "")
+    return "status", {"run_id": entry.run_id, "status": status, "last_seq": entry.seq}

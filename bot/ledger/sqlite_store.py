@@ -33,7 +33,7 @@ from bot.ledger.chain import (
 from bot.ledger.checkpoints import KIND as CHECKPOINT_KIND
 from bot.ledger.checkpoints import Checkpoint
 from bot.ledger.db_thread import DbThread
-from bot.ledger.projections import rows_for
+from bot.ledger.projections import rows_for, run_index_change
 from bot.ledger.range_check import check_range
 
 T = TypeVar("T")
@@ -51,7 +51,7 @@ def schema_statements() -> list[str]:
     dialect = sqlite_dialect.dialect()
     statements = []
     for table in SQLModel.metadata.sorted_tables:
-        if table.name not in tables.APPEND_ONLY_TABLES:
+        if table.name not in (*tables.APPEND_ONLY_TABLES, *tables.INDEX_TABLES):
             continue
         statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
         for index in table.indexes:
@@ -156,6 +156,7 @@ class SqliteStore:
             ],
         )
         for entry in entries:
+            self._index_run(entry)
             for table, row in rows_for(entry):
                 columns = ", ".join(row)
                 marks = ", ".join("?" for _ in row)
@@ -163,6 +164,27 @@ class SqliteStore:
                     f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
                 )
         return entries
+
+    def _index_run(self, entry: Entry) -> None:
+        change = run_index_change(entry)
+        if change is None:
+            return
+        mode, row = change
+        if mode == "insert":
+            columns = ", ".join(row)
+            self._db.execute(
+                f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' for _ in row)})",
+                list(row.values()),
+            )
+        elif row["status"]:
+            self._db.execute(
+                "UPDATE runs SET status = ?, last_seq = ? WHERE run_id = ?",
+                (row["status"], row["last_seq"], row["run_id"]),
+            )
+        else:
+            self._db.execute(
+                "UPDATE runs SET last_seq = ? WHERE run_id = ?", (row["last_seq"], row["run_id"])
+            )
 
     def _append_sync(self, events: Sequence[NewEvent]) -> list[Entry]:
         try:
@@ -290,6 +312,18 @@ class SqliteStore:
 
     async def default_number(self, name: str) -> int | None:
         return await self._run(self._default_sync, name)
+
+    async def runs(self, *, status: str | None = None) -> list[dict[str, Any]]:
+        def query() -> list[dict[str, Any]]:
+            sql = "SELECT run_id, runbook, channel, requester, status, started_seq, last_seq FROM runs"
+            args: tuple[str, ...] = ()
+            if status is not None:
+                sql, args = sql + " WHERE status = ?", (status,)
+            cursor = self._db.execute(sql + " ORDER BY started_seq", args)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor]
+
+        return await self._run(query)
 
     async def close(self) -> None:
         await self._run(self._close_sync)

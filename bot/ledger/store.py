@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.domain.versions import VersionInfo
 from bot.ledger.chain import Entry, NewEvent, Verdict
@@ -37,5 +37,9 @@ class LedgerStore(Protocol):
     async def runbook_names(self) -> list[str]: ...
 
     async def default_number(self, name: str) -> int | None: ...
+
+    async def runs(self, *, status: str | None = None) -> list[dict[str, Any]]:
+        """The runs index: run_id, runbook, channel, requester, status, started_seq, last_seq."""
+        ...
 
     async def close(self) -> None: ...

@@ -49,3 +49,21 @@ class RunbookDefaultRow(SQLModel, table=True):
 
 
 APPEND_ONLY_TABLES = ("ledger_entries", "runbook_versions", "runbook_defaults")
+
+
+class RunIndexRow(SQLModel, table=True):
+    """Which runs exist and whether they are active: a restart reads this, not the history.
+    Derived from run.started / run.completed / run.aborted in the same transaction; not chained."""
+
+    __tablename__ = "runs"
+
+    run_id: str = Field(primary_key=True)
+    runbook: str = Field(index=True)
+    channel: str
+    requester: str
+    status: str = Field(index=True)
+    started_seq: int
+    last_seq: int
+
+
+INDEX_TABLES = ("runs",)

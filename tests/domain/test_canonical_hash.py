@@ -133,6 +133,9 @@ def _data() -> dict[str, Any]:
 def _dump(data: Any, *, flow: bool, indent: int) -> str:
     yaml = YAML()
     yaml.default_flow_style = flow
+    if flow:  # ruamel writes some plain scalars (a lone "?") that flow style cannot hold; quote all
+        yaml.default_style = '"'
+
     yaml.indent(mapping=indent, sequence=indent + 2, offset=indent)
     stream = io.StringIO()
     yaml.dump(data, stream)
