@@ -134,7 +134,7 @@ def _dump(data: Any, *, flow: bool, indent: int) -> str:
     yaml = YAML()
     yaml.default_flow_style = flow
     if flow:  # ruamel writes some plain scalars (a lone "?") that flow style cannot hold; quote all
-        yaml.default_style = '"'
+        yaml.default_style = '"'  # type: ignore[assignment]
 
     yaml.indent(mapping=indent, sequence=indent + 2, offset=indent)
     stream = io.StringIO()
