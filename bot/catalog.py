@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from bot.errors import UserError
 ROLES_FILE = "roles.yml"
 SUFFIXES = (".yml", ".yaml")
 SKIPPED_DIRS = {"hooks"}
+HOOKS_DIR = "hooks"  # runbooks/hooks/: the team's own hook modules
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class RunbookFile:
     path: str
     source: str
     runbook: Runbook
-    sha256: str
+    sha256: str  # covers the runbook and the source hashes of the hooks it uses
+    hooks: dict[str, str] = field(default_factory=dict)  # hook name -> sha256 of its source
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,11 @@ def check_sources(
     sources: Sequence[SourceFile],
     roles_source: SourceFile | None,
     *,
-    known_hooks: frozenset[str] | None = None,
+    hooks: Mapping[str, str] | None = None,
 ) -> CatalogCheck:
-    """Validate runbook texts against each other and the roles file. Pure."""
+    """Validate runbook texts against each other, the roles file and the hooks (name -> source
+    sha256) when given. Pure."""
+    known_hooks = frozenset(hooks) if hooks is not None else None
     problems: list[Problem] = []
     roles = RolesFile()
     if roles_source is not None:
@@ -135,8 +139,8 @@ async def load_catalog(
     runbooks_dir: Path,
     paths: Sequence[Path] = (),
     *,
-    known_hooks: frozenset[str] | None = None,
+    hooks: Mapping[str, str] | None = None,
 ) -> CatalogCheck:
     """Read the runbooks directory (or the given files and directories) and check it."""
     sources, roles = await asyncio.to_thread(_load_sync, runbooks_dir, paths)
-    return check_sources(sources, roles, known_hooks=known_hooks)
+    return check_sources(sources, roles, hooks=hooks)

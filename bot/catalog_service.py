@@ -60,6 +60,7 @@ async def publish_one(
             "source": file.source,
             "message": message,
             "path": file.path,
+            "hooks": file.hooks,
         }
         try:
             [entry] = await store.append([NewEvent(kind=PUBLISHED, actor=author, payload=payload)])
@@ -76,6 +77,13 @@ async def publish(
     store: LedgerStore, files: Sequence[RunbookFile], *, author: str, message: str
 ) -> list[PublishOutcome]:
     return [await publish_one(store, f, author=author, message=message) for f in files]
+
+
+async def pinned_hooks(store: LedgerStore, version: VersionInfo) -> dict[str, str]:
+    """The hook source hashes recorded when this version was published."""
+    entry = await store.entry(version.seq)
+    hooks = entry.data.get("hooks", {}) if entry is not None else {}
+    return {str(k): str(v) for k, v in hooks.items()}
 
 
 async def find(store: LedgerStore, ref: Ref) -> VersionInfo:

@@ -68,7 +68,7 @@ async def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
 
 
 async def test_hooks_directory_and_roles_are_not_runbooks(runbooks_dir: Path) -> None:
-    (runbooks_dir / "hooks").mkdir()
+    (runbooks_dir / "hooks").mkdir(exist_ok=True)
     (runbooks_dir / "hooks" / "config.yml").write_text("not: a runbook\n", encoding="utf-8")
     checked = await load_catalog(runbooks_dir)
     assert checked.problems == [] and len(checked.runbooks) == 5

@@ -4,24 +4,44 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 from typing import TextIO
 
 from bot import catalog_service
-from bot.catalog import load_catalog
+from bot.catalog import HOOKS_DIR, CatalogCheck, load_catalog
 from bot.cli.common import acting_person, opened_store
 from bot.config import Settings
 from bot.domain.runbook import Runbook
 from bot.domain.versions import parse_ref
 from bot.errors import UserError
+from bot.hooks.registry import load_registry
+
+logger = logging.getLogger("runbook-bot")
+
+
+async def checked_catalog(
+    settings: Settings, paths: list[Path], out: TextIO
+) -> CatalogCheck | None:
+    """Load hooks, then check the runbooks against them; print every problem, None if any."""
+    registry = await load_registry([settings.runbooks_dir / HOOKS_DIR])
+    hashes = {name: spec.source_sha256 for name, spec in registry.hooks.items()}
+    checked = await load_catalog(settings.runbooks_dir, paths, hooks=hashes)
+    problems = [str(f) for f in registry.failures] + [str(p) for p in checked.problems]
+    for failure in registry.failures:
+        if failure.details:
+            logger.error("hook module %s failed to load:\n%s", failure.source, failure.details)
+    for problem in problems:
+        print(problem, file=out)
+    if problems:
+        print(f"{len(problems)} problem(s) in {checked.checked} file(s).", file=out)
+        return None
+    return checked
 
 
 async def validate(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    checked = await load_catalog(settings.runbooks_dir, [Path(p) for p in args.paths])
-    for problem in checked.problems:
-        print(problem, file=out)
-    if checked.problems:
-        print(f"{len(checked.problems)} problem(s) in {checked.checked} file(s).", file=out)
+    checked = await checked_catalog(settings, [Path(p) for p in args.paths], out)
+    if checked is None:
         return 1
     names = ", ".join(f.runbook.name for f in checked.runbooks) or "none"
     print(f"ok: {len(checked.runbooks)} runbook(s) valid ({names}).", file=out)
@@ -29,10 +49,8 @@ async def validate(args: argparse.Namespace, settings: Settings, out: TextIO) ->
 
 
 async def publish(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    checked = await load_catalog(settings.runbooks_dir)
-    if checked.problems:
-        for problem in checked.problems:
-            print(problem, file=out)
+    checked = await checked_catalog(settings, [], out)
+    if checked is None:
         print("Nothing was published; fix the problems above and publish again.", file=out)
         return 1
     if not checked.runbooks:
