@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.domain.problems import Problem
 from bot.domain.runbook import RolesFile, Runbook
 from bot.domain.validation import parse_model, validate_runbook
-from bot.domain.versions import content_hash
+from bot.domain.versions import content_hash, hooks_used
 from bot.errors import UserError
 
 ROLES_FILE = "roles.yml"
@@ -78,9 +78,11 @@ def check_sources(
             )
             continue
         first_path[name] = source.path
-        runbooks.append(
-            RunbookFile(source.path, source.text, parsed.model, content_hash(parsed.model))
+        pinned = (
+            {name: hooks[name] for name in hooks_used(parsed.model)} if hooks is not None else {}
         )
+        sha256 = content_hash(parsed.model, pinned)
+        runbooks.append(RunbookFile(source.path, source.text, parsed.model, sha256, pinned))
     return CatalogCheck(runbooks, roles, problems, checked=len(sources))
 
 
@@ -144,3 +146,15 @@ async def load_catalog(
     """Read the runbooks directory (or the given files and directories) and check it."""
     sources, roles = await asyncio.to_thread(_load_sync, runbooks_dir, paths)
     return check_sources(sources, roles, hooks=hooks)
+
+
+async def load_roles(runbooks_dir: Path) -> RolesFile:
+    """roles.yml of the runbooks directory; an empty set of roles when there is none."""
+    path = runbooks_dir / ROLES_FILE
+    source = await asyncio.to_thread(lambda: _read(path) if path.is_file() else None)
+    if source is None:
+        return RolesFile()
+    parsed = parse_model(source.path, source.text, RolesFile)
+    if parsed.model is None:
+        raise UserError("; ".join(str(p) for p in parsed.problems))
+    return parsed.model

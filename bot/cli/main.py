@@ -13,7 +13,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from bot.cli import catalog_commands, ledger_commands, serve
+from bot.cli import catalog_commands, drill, ledger_commands, serve
 from bot.config import Settings
 from bot.errors import UserError, report_unexpected
 
@@ -91,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add("schema", catalog_commands.schema, "print the JSON Schema of the runbook format")
+
+    p = add(
+        "run",
+        drill.drill,
+        "run a runbook in the terminal (a drill): same engine and ledger, no Slack",
+    )
+    p.add_argument("ref", metavar="REF", help=REF_HELP)
+    p.add_argument("params", nargs="*", metavar="key=value", help="the runbook's params")
+    p.add_argument(
+        "--as",
+        dest="actor",
+        metavar="USER",
+        help="who runs it (default: RUNBOOK_AUTHOR or your login)",
+    )
 
     ledger = sub.add_parser(
         "ledger",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.run_state import RunState
-from bot.domain.runbook import ParamType, Runbook, Step
+from bot.domain.runbook import ParamType, Runbook
 from bot.domain.templates import render_value
 from bot.domain.validation import coerce_param
 from bot.errors import UserError
@@ -74,8 +74,10 @@ def template_context(state: RunState, secrets: Mapping[str, str]) -> dict[str, A
     return {**params, "steps": steps, "run": run}
 
 
-def rendered_args(state: RunState, step: Step, secrets: Mapping[str, str]) -> dict[str, Any]:
-    """A hook's arguments with secrets in place: for the executor only, never recorded."""
-    value = render_value(step.with_, template_context(state, secrets))
+def rendered_args(
+    state: RunState, with_: Mapping[str, Any], secrets: Mapping[str, str]
+) -> dict[str, Any]:
+    """A hook's `with:` arguments with secrets in place: for the executor only, never recorded."""
+    value = render_value(dict(with_), template_context(state, secrets))
     assert isinstance(value, dict)
     return value

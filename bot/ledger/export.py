@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from bot.ledger.chain import GENESIS_KIND, Entry
@@ -32,6 +32,9 @@ def describe(entry: Entry) -> str:
     if entry.kind == CHECKPOINT_KIND:
         signed = "signed" if data.get("signature") else "unsigned"
         return f"Checkpoint ({signed}): {data['size']} entries, head sha256:{str(data['head_hash'])[:12]}."
+    run_text = _describe_run(entry.kind, data)
+    if run_text:
+        return run_text
     details = ", ".join(f"{k}: {_short(v)}" for k, v in sorted(data.items()))
     return f"{entry.kind}" + (f" ({details})" if details else "") + "."
 
@@ -53,3 +56,54 @@ def to_markdown(entries: Iterable[Entry], *, title: str) -> Iterator[str]:
         when = entry.ts.replace("T", " ").removesuffix("Z")
         yield f"| {entry.seq} | {when} | {entry.actor} | {what} | `{entry.hash[:12]}` |\n"
     yield f"\n{count} entries.\n"
+
+
+def _describe_run(kind: str, d: dict[str, Any]) -> str:
+    """Plain words for run events, for transcripts and the terminal drill."""
+    step = f"'{d.get('step', '')}'"
+    params = ", ".join(f"{k}={v}" for k, v in d.get("params", {}).items())
+    texts: dict[str, Callable[[], str]] = {
+        "run.started": lambda: (
+            f"Started {d.get('runbook')}@{d.get('number')} (sha256:{str(d.get('sha256', ''))[:12]}) in {d.get('channel')}"
+            + (f" with {params}" if params else "")
+            + "."
+        ),
+        "step.presented": lambda: f"Step {step}: {d.get('title')}.",
+        "step.done": lambda: (
+            f"Marked {step} done" + (f": {d['note']}" if d.get("note") else "") + "."
+        ),
+        "step.skipped": lambda: f"Skipped {step}: {d.get('reason')}.",
+        "decision.taken": lambda: (
+            f'Chose "{d.get("choice")}" at {step}; continuing at {d.get("goto")}.'
+        ),
+        "approval.requested": lambda: (
+            f"Approval needed for {step}: {d.get('quorum')} of {', '.join(d.get('roles', []))}."
+        ),
+        "approval.granted": lambda: f"Approved {step} ({d.get('count')} of {d.get('quorum')}).",
+        "approval.denied": lambda: f"Denied {step}: {d.get('reason')}.",
+        "approval.refused": lambda: (
+            f"Refused to {d.get('action', 'approve')} {step}: {d.get('why')}."
+        ),
+        "hook.started": lambda: f"Running {d.get('hook')} for {step} (attempt {d.get('attempt')}).",
+        "hook.succeeded": lambda: (
+            f"{step} succeeded in {d.get('duration_ms')} ms"
+            + (f": {_short(d['result'])}" if d.get("result") is not None else "")
+            + "."
+        ),
+        "hook.failed": lambda: f"{step} failed after {d.get('duration_ms')} ms: {d.get('error')}.",
+        "hook.timed_out": lambda: f"{step} timed out after {d.get('duration_ms')} ms.",
+        "hook.interrupted": lambda: (
+            f"{step} was interrupted when the bot stopped; a person must retry, skip or abort."
+        ),
+        "rollback.started": lambda: f"Rolling back {step} with {d.get('hook')}.",
+        "rollback.finished": lambda: (
+            f"Rollback of {step} {'succeeded' if d.get('ok') else 'failed'}"
+            + (f": {d['error']}" if d.get("error") else "")
+            + "."
+        ),
+        "note.amended": lambda: f"Note on {step} corrected to: {d.get('note')}.",
+        "run.aborted": lambda: f"Run aborted: {d.get('reason')}.",
+        "run.completed": lambda: "Run completed.",
+    }
+    make = texts.get(kind)
+    return make() if make else ""

@@ -1,0 +1,345 @@
+"""Start runs and apply decisions. State is folded from the ledger; every decision is a
+conditional append on the run's version, so of two racing clicks exactly one takes effect.
+No Slack imports: Slack, the terminal drill and tests all come through here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets as token
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot import catalog_service
+from bot.domain import hook_commands as hc
+from bot.domain import run_commands as rc
+from bot.domain.policy import Seen
+from bot.domain.run_commands import CommandRefused, Context, Pending
+from bot.domain.run_params import REDACTED, rendered_args
+from bot.domain.run_state import Event, RunState, StepStatus, fold
+from bot.domain.runbook import RolesFile, Runbook
+from bot.domain.validation import validate_runbook
+from bot.domain.versions import Ref, VersionInfo, content_hash
+from bot.errors import ConflictError, UserError
+from bot.hooks.api import HookContext
+from bot.hooks.executor import DEFAULT_TIMEOUT_S, execute
+from bot.hooks.registry import Registry
+from bot.ledger.chain import Entry, NewEvent
+from bot.ledger.store import LedgerStore
+
+logger = logging.getLogger("runbook-bot.runs")
+ATTEMPTS = 4
+RoleResolver = Callable[[str], Awaitable[set[str]]]
+Poster = Callable[[str, str], Awaitable[Any]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def roles_from_file(roles: RolesFile) -> RoleResolver:
+    """Roles by user id from roles.yml (Slack user groups are resolved by the Slack layer)."""
+
+    async def resolve(actor: str) -> set[str]:
+        return {name for name, role in roles.roles.items() if actor in role.users}
+
+    return resolve
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    state: RunState
+    runbook: Runbook
+    version: VersionInfo
+    pinned: dict[str, str]
+
+
+@dataclass
+class RunService:
+    store: LedgerStore
+    registry: Registry
+    resolve_roles: RoleResolver
+    clock: Callable[[], datetime] = utc_now
+    post: Poster | None = None
+    _secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    _runbooks: dict[str, Runbook] = field(default_factory=dict)  # by sha256: versions never change
+    _hooks: dict[tuple[str, str], asyncio.Task[hc.HookOutcome]] = field(default_factory=dict)
+
+    # ---- loading ----------------------------------------------------------------------
+
+    async def _pinned(self, ref: Ref) -> tuple[VersionInfo, Runbook, dict[str, str]]:
+        version = await catalog_service.find(self.store, ref)
+        pinned = await catalog_service.pinned_hooks(self.store, version)
+        runbook = self._runbooks.get(version.sha256)
+        if runbook is None:
+            parsed = validate_runbook(version.short, version.source)
+            if parsed.model is None or content_hash(parsed.model, pinned) != version.sha256:
+                raise UserError(
+                    f"{version.short} no longer matches its hash; the database was changed. Run `runbook-bot ledger verify`."
+                )
+            runbook = self._runbooks[version.sha256] = parsed.model
+        return version, runbook, pinned
+
+    async def load(self, run_id: str) -> LoadedRun:
+        entries = await self.store.read(run_id=run_id)
+        if not entries:
+            raise UserError(f"There is no run {run_id!r}; `/runbook status` lists the active ones.")
+        events = [
+            Event(e.kind, e.actor, e.data, _parse_ts(e.ts), e.run_version or 0) for e in entries
+        ]
+        state = fold(run_id, events)
+        version, runbook, pinned = await self._pinned(Ref(state.runbook, number=state.number))
+        return LoadedRun(state, runbook, version, pinned)
+
+    def context(self, loaded: LoadedRun) -> Context:
+        return Context(loaded.runbook, self.clock(), self._secrets.get(loaded.state.run_id, {}))
+
+    # ---- the append path --------------------------------------------------------------
+
+    async def _append(self, run_id: str, base_version: int, pending: list[Pending]) -> list[Entry]:
+        events = [
+            NewEvent(
+                p.kind.value, p.actor, p.payload, run_id=run_id, run_version=base_version + i + 1
+            )
+            for i, p in enumerate(pending)
+        ]
+        return await self.store.append(events)
+
+    async def decide(
+        self, run_id: str, command: Callable[[LoadedRun, Context], list[Pending]]
+    ) -> list[Entry]:
+        """Fold, decide, append on the version we decided from; on a race, decide again."""
+        for _ in range(ATTEMPTS):
+            loaded = await self.load(run_id)
+            pending = command(loaded, self.context(loaded))
+            if not pending:
+                return []
+            try:
+                return await self._append(run_id, loaded.state.version, pending)
+            except ConflictError:
+                continue  # someone decided first; the fresh state may now refuse this command
+        raise UserError(f"Run {run_id} is too busy right now; try again.")
+
+    # ---- commands ---------------------------------------------------------------------
+
+    async def start(
+        self, ref: Ref, given: Mapping[str, str], *, requester: str, channel: str
+    ) -> tuple[str, list[Entry]]:
+        version, runbook, _ = await self._pinned(ref)
+        for _ in range(ATTEMPTS):
+            run_id = f"run-{token.token_hex(4)}"
+            pending, secret_values = rc.start(
+                run_id=run_id,
+                runbook=runbook,
+                number=version.number,
+                sha256=version.sha256,
+                requester=requester,
+                channel=channel,
+                given=given,
+                now=self.clock(),
+            )
+            try:
+                entries = await self._append(run_id, 0, pending)
+            except ConflictError:
+                continue  # the random id was taken
+            self._secrets[run_id] = secret_values
+            return run_id, entries
+        raise UserError("Could not allocate a run id; try again.")
+
+    async def done(self, run_id: str, step: str, *, actor: str, note: str = "") -> list[Entry]:
+        return await self.decide(
+            run_id, lambda r, c: rc.mark_done(r.state, step, actor=actor, note=note, ctx=c)
+        )
+
+    async def skip(self, run_id: str, step: str, *, actor: str, reason: str) -> list[Entry]:
+        return await self.decide(
+            run_id, lambda r, c: rc.skip(r.state, step, actor=actor, reason=reason, ctx=c)
+        )
+
+    async def choose(self, run_id: str, step: str, *, actor: str, label: str) -> list[Entry]:
+        return await self.decide(
+            run_id, lambda r, c: rc.choose(r.state, step, actor=actor, label=label, ctx=c)
+        )
+
+    async def approve(
+        self, run_id: str, step: str, *, actor: str, seen: Seen | None = None
+    ) -> list[Entry]:
+        roles = await self.resolve_roles(actor)
+        return await self.decide(
+            run_id,
+            lambda r, c: rc.approve(
+                r.state, step, actor=actor, actor_roles=roles, seen=seen, ctx=c
+            ),
+        )
+
+    async def deny(self, run_id: str, step: str, *, actor: str, reason: str) -> list[Entry]:
+        roles = await self.resolve_roles(actor)
+        return await self.decide(
+            run_id,
+            lambda r, c: rc.deny(
+                r.state, step, actor=actor, actor_roles=roles, reason=reason, ctx=c
+            ),
+        )
+
+    async def request_again(self, run_id: str, step: str, *, actor: str) -> list[Entry]:
+        return await self.decide(
+            run_id, lambda r, c: rc.request_again(r.state, step, actor=actor, ctx=c)
+        )
+
+    async def amend(self, run_id: str, step: str, *, actor: str, note: str) -> list[Entry]:
+        return await self.decide(
+            run_id, lambda r, c: rc.amend_note(r.state, step, actor=actor, note=note, ctx=c)
+        )
+
+    async def abort(self, run_id: str, *, actor: str, reason: str) -> list[Entry]:
+        entries = await self.decide(
+            run_id, lambda r, c: rc.abort(r.state, actor=actor, reason=reason, ctx=c)
+        )
+        for (hook_run, _), task in list(self._hooks.items()):
+            if hook_run == run_id:
+                task.cancel()  # the abort is recorded; the hook's outcome will change nothing
+        return entries
+
+    # ---- hooks ------------------------------------------------------------------------
+
+    def _check_runnable(self, loaded: LoadedRun, step_id: str, hook_name: str) -> None:
+        """The reviewed code is the code that runs; secrets must still be known."""
+        spec = self.registry.get(hook_name)
+        pinned = loaded.pinned.get(hook_name)
+        if spec is None:
+            raise CommandRefused(
+                f"Hook {hook_name!r} is not loaded in this bot; check runbooks/hooks/ and the bot's log."
+            )
+        if pinned is None:
+            raise CommandRefused(
+                f"{loaded.version.short} did not pin hook {hook_name!r}; publish the runbook again."
+            )
+        if spec.source_sha256 != pinned:
+            raise CommandRefused(
+                f"Hook {hook_name!r} changed since {loaded.version.short} was published "
+                f"(pinned sha256:{pinned[:12]}, now sha256:{spec.source_sha256[:12]}); "
+                "publish again so the new code is reviewed and pinned."
+            )
+        lost = [
+            n
+            for n, p in loaded.runbook.params.items()
+            if p.secret
+            and loaded.state.params.get(n) == REDACTED
+            and n not in self._secrets.get(loaded.state.run_id, {})
+        ]
+        if lost:
+            raise CommandRefused(
+                f"The secret param {', '.join(lost)} is not known after the bot restarted (secrets are never stored); "
+                "abort this run and start a new one."
+            )
+
+    async def run_hook(self, run_id: str, step_id: str, *, actor: str) -> list[Entry]:
+        """Record the start, run the hook, record the outcome. Returns every entry appended."""
+
+        def start(loaded: LoadedRun, ctx: Context) -> list[Pending]:
+            pending = hc.start_hook(loaded.state, step_id, actor=actor, ctx=ctx)
+            hook_name = loaded.runbook.step(step_id).hook
+            assert hook_name is not None
+            self._check_runnable(loaded, step_id, hook_name)
+            return pending
+
+        started = await self.decide(run_id, start)
+        if not started:
+            return []
+        return [*started, *await self._execute(run_id, step_id, int(started[0].data["attempt"]))]
+
+    async def _execute(self, run_id: str, step_id: str, attempt: int) -> list[Entry]:
+        loaded = await self.load(run_id)
+        step = loaded.runbook.step(step_id)
+        assert step.hook is not None
+        spec = self.registry.get(step.hook)
+        assert spec is not None
+        run_secrets = self._secrets.get(run_id, {})
+        context = HookContext(
+            run_id=run_id,
+            step_id=step_id,
+            idempotency_key=hc.idempotency_key(loaded.state, step_id, attempt),
+            post=self.post,
+        )
+        args = rendered_args(loaded.state, step.with_, run_secrets)
+        task = asyncio.create_task(
+            execute(
+                spec, args, context, limit_s=step.timeout or DEFAULT_TIMEOUT_S, secrets=run_secrets
+            )
+        )
+        self._hooks[(run_id, step_id)] = task
+        try:
+            outcome = await task
+        except asyncio.CancelledError:
+            logger.info("hook %s of %s was cancelled by an abort", step.hook, run_id)
+            return []
+        finally:
+            self._hooks.pop((run_id, step_id), None)
+        return await self.decide(
+            run_id, lambda r, c: hc.finish_hook(r.state, step_id, attempt, outcome, ctx=c)
+        )
+
+    async def rollback(self, run_id: str, step_id: str, *, actor: str) -> list[Entry]:
+        roles = await self.resolve_roles(actor)
+        started = await self.decide(
+            run_id,
+            lambda r, c: hc.start_rollback(r.state, step_id, actor=actor, actor_roles=roles, ctx=c),
+        )
+        if not started or started[0].kind != "rollback.started":
+            return started
+        loaded = await self.load(run_id)
+        rollback = loaded.runbook.step(step_id).rollback
+        assert rollback is not None
+        spec = self.registry.get(rollback.hook)
+        if spec is None or loaded.pinned.get(rollback.hook) != spec.source_sha256:
+            outcome = hc.HookOutcome(
+                ok=False,
+                error=f"rollback hook {rollback.hook!r} is missing or changed since publishing",
+            )
+        else:
+            run_secrets = self._secrets.get(run_id, {})
+            args = rendered_args(loaded.state, rollback.with_, run_secrets)
+            context = HookContext(
+                run_id=run_id,
+                step_id=step_id,
+                idempotency_key=f"{run_id}:{step_id}:rollback",
+                post=self.post,
+            )
+            outcome = await execute(
+                spec,
+                args,
+                context,
+                limit_s=rollback.timeout or DEFAULT_TIMEOUT_S,
+                secrets=run_secrets,
+            )
+        finished = await self.decide(
+            run_id, lambda r, c: hc.finish_rollback(r.state, step_id, outcome, ctx=c)
+        )
+        return [*started, *finished]
+
+    # ---- after a restart --------------------------------------------------------------
+
+    async def recover(self) -> list[Entry]:
+        """For each active run (from the runs index, not the whole history): a hook that was
+        running when the bot stopped is retried with the same idempotency key if the step is
+        idempotent, and otherwise put to a person."""
+        appended: list[Entry] = []
+        for run in await self.store.runs(status="active"):
+            run_id = run["run_id"]
+            loaded = await self.load(run_id)
+            current = loaded.state.current
+            if current is None or current.status is not StepStatus.RUNNING:
+                continue
+            step = loaded.runbook.step(current.id)
+            if step.idempotent:
+                logger.info("retrying idempotent hook %s of %s after a restart", step.hook, run_id)
+                appended += await self._execute(run_id, current.id, current.attempts)
+            else:
+                appended += await self.decide(run_id, lambda r, c: hc.interrupted(r.state, c))
+        return appended
+
+
+def _parse_ts(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
