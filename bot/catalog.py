@@ -12,6 +12,7 @@ from bot.domain.runbook import RolesFile, Runbook
 from bot.domain.validation import parse_model, validate_runbook
 from bot.domain.versions import content_hash, hooks_used
 from bot.errors import UserError
+from bot.hooks.registry import Registry, load_registry
 
 ROLES_FILE = "roles.yml"
 SUFFIXES = (".yml", ".yaml")
@@ -158,3 +159,13 @@ async def load_roles(runbooks_dir: Path) -> RolesFile:
     if parsed.model is None:
         raise UserError("; ".join(str(p) for p in parsed.problems))
     return parsed.model
+
+
+async def load_catalog_and_hooks(
+    runbooks_dir: Path, paths: Sequence[Path] = ()
+) -> tuple[CatalogCheck, Registry]:
+    """The runbooks checked against the hooks in runbooks/hooks/ (plus the built-ins), with each
+    runbook's hash covering the source of the hooks it uses, as publishing records it."""
+    registry = await load_registry([runbooks_dir / HOOKS_DIR])
+    hashes = {name: spec.source_sha256 for name, spec in registry.hooks.items()}
+    return await load_catalog(runbooks_dir, paths, hooks=hashes), registry

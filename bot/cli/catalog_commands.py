@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import catalog_service
-from bot.catalog import HOOKS_DIR, CatalogCheck, load_catalog
+from bot.catalog import CatalogCheck, load_catalog_and_hooks
 from bot.cli.common import acting_person, opened_store
 from bot.config import Settings
 from bot.domain.runbook import Runbook
 from bot.domain.versions import parse_ref
 from bot.errors import UserError
-from bot.hooks.registry import load_registry
 
 logger = logging.getLogger("runbook-bot")
 
@@ -24,9 +23,7 @@ async def checked_catalog(
     settings: Settings, paths: list[Path], out: TextIO
 ) -> CatalogCheck | None:
     """Load hooks, then check the runbooks against them; print every problem, None if any."""
-    registry = await load_registry([settings.runbooks_dir / HOOKS_DIR])
-    hashes = {name: spec.source_sha256 for name, spec in registry.hooks.items()}
-    checked = await load_catalog(settings.runbooks_dir, paths, hooks=hashes)
+    checked, registry = await load_catalog_and_hooks(settings.runbooks_dir, paths)
     problems = [str(f) for f in registry.failures] + [str(p) for p in checked.problems]
     for failure in registry.failures:
         if failure.details:

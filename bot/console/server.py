@@ -8,7 +8,7 @@ from importlib.resources import files
 from aiohttp import web
 from jinja2 import Environment, select_autoescape
 
-from bot.catalog import load_catalog
+from bot.catalog import load_catalog_and_hooks
 from bot.config import Settings
 from bot.errors import UserError
 from bot.ledger.store import LedgerStore
@@ -31,8 +31,9 @@ class CatalogRow:
 async def index(request: web.Request) -> web.Response:
     settings, store = request.app[SETTINGS_KEY], request.app[STORE_KEY]
     try:
-        checked = await load_catalog(settings.runbooks_dir)
-        problems = [str(p) for p in checked.problems]
+        checked, registry = await load_catalog_and_hooks(settings.runbooks_dir)
+        problems = [str(f) for f in registry.failures]
+        problems += [str(p) for p in checked.problems]
     except UserError as exc:
         checked, problems = None, [str(exc)]
     rows = []
