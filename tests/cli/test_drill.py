@@ -1,0 +1,108 @@
+"""`runbook-bot run` as a person (or a script) uses it: decisions piped into a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def bot(
+    tmp_path: Path, runbooks_dir: Path, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env.update(
+        RUNBOOKS_DIR=str(runbooks_dir),
+        RUNBOOK_DB_URL=f"sqlite:///{tmp_path / 'd.db'}",
+        RUNBOOK_DEMO_DIR=str(tmp_path / "demo"),
+        PYTHONPATH=str(REPO),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_scripted_drill_runs_to_completion(tmp_path: Path, runbooks_dir: Path) -> None:
+    assert bot(tmp_path, runbooks_dir, "publish").returncode == 0
+    script = "done posted\nrun\napprove\napprove as U0IC00001\nrun\nrun\ndone all clear\n"
+    result = bot(
+        tmp_path,
+        runbooks_dir,
+        "run",
+        "restart-service",
+        "service=api",
+        "env=production",
+        "--as",
+        "U0SRE0001",
+        stdin=script,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "U0SRE0001: Refused to approve 'restart': not an approver." in out
+    assert "U0IC00001: Approved 'restart' (1 of 1)." in out
+    assert out.rstrip().endswith("completed.")
+    assert bot(tmp_path, runbooks_dir, "ledger", "verify").returncode == 0
+
+
+def test_abort_and_end_of_input_have_their_own_exit_codes(
+    tmp_path: Path, runbooks_dir: Path
+) -> None:
+    bot(tmp_path, runbooks_dir, "publish")
+    aborted = bot(
+        tmp_path,
+        runbooks_dir,
+        "run",
+        "customer-comms-outage",
+        "product=Checkout",
+        "--as",
+        "U1",
+        stdin="abort false alarm\n",
+    )
+    assert aborted.returncode == 3 and "Run aborted: false alarm." in aborted.stdout
+    left = bot(
+        tmp_path,
+        runbooks_dir,
+        "run",
+        "customer-comms-outage",
+        "product=Checkout",
+        "--as",
+        "U1",
+        stdin="done\n",
+    )
+    assert left.returncode == 4 and "left active" in left.stdout
+    wrong = bot(
+        tmp_path,
+        runbooks_dir,
+        "run",
+        "customer-comms-outage",
+        "product=Checkout",
+        "--as",
+        "U1",
+        stdin="frobnicate\nskip\nquit\n",
+    )
+    assert "! unknown command 'frobnicate'; type help" in wrong.stdout
+    assert "! Say why the step is skipped; the reason goes into the ledger." in wrong.stdout
+
+
+def test_missing_params_are_explained_before_anything_is_recorded(
+    tmp_path: Path, runbooks_dir: Path
+) -> None:
+    bot(tmp_path, runbooks_dir, "publish")
+    result = bot(tmp_path, runbooks_dir, "run", "restart-service", "--as", "U1")
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "error: restart-service needs service (string); add them as key=value."
+    )
+    bad = bot(tmp_path, runbooks_dir, "run", "restart-service", "service", "--as", "U1")
+    assert bad.stderr.strip() == "error: 'service' is not key=value; write for example service=api."
