@@ -117,10 +117,35 @@ class RunService:
             if not pending:
                 return []
             try:
-                return await self._append(run_id, loaded.state.version, pending)
+                entries = await self._append(run_id, loaded.state.version, pending)
             except ConflictError:
                 continue  # someone decided first; the fresh state may now refuse this command
+            return [*entries, *await self._plan(run_id, entries)]
         raise UserError(f"Run {run_id} is too busy right now; try again.")
+
+    async def _plan(self, run_id: str, entries: list[Entry]) -> list[Entry]:
+        """When a guarded hook step starts waiting for approval, ask the hook for a dry-run
+        plan (if it offers them) so approvers see what it would do."""
+        requested = [
+            e for e in entries if e.kind == "approval.requested" and not e.data.get("again")
+        ]
+        if not requested:
+            return []
+        step_id = str(requested[-1].data["step"])
+        loaded = await self.load(run_id)
+        step = loaded.runbook.step(step_id)
+        spec = self.registry.get(step.hook) if step.hook else None
+        if spec is None or not spec.plans or loaded.pinned.get(spec.name) != spec.source_sha256:
+            return []
+        run_secrets = self._secrets.get(run_id, {})
+        context = HookContext(
+            run_id=run_id, step_id=step_id, idempotency_key=f"{run_id}:{step_id}:plan", dry_run=True
+        )
+        args = rendered_args(loaded.state, step.with_, run_secrets)
+        outcome = await execute(spec, args, context, limit_s=hc.PLAN_TIMEOUT_S, secrets=run_secrets)
+        return await self.decide(
+            run_id, lambda r, c: hc.record_plan(r.state, step_id, outcome, ctx=c)
+        )
 
     # ---- commands ---------------------------------------------------------------------
 
@@ -145,7 +170,7 @@ class RunService:
             except ConflictError:
                 continue  # the random id was taken
             self._secrets[run_id] = secret_values
-            return run_id, entries
+            return run_id, [*entries, *await self._plan(run_id, entries)]
         raise UserError("Could not allocate a run id; try again.")
 
     async def done(self, run_id: str, step: str, *, actor: str, note: str = "") -> list[Entry]:

@@ -208,3 +208,23 @@ async def test_unknown_runs_and_refs_are_clear_errors(published: tuple[Path, Pat
             await svc.done("run-nope", "x", actor=SRE)
         with pytest.raises(UserError, match="No published runbook is named 'nope'"):
             await svc.start(Ref("nope"), {}, requester=SRE, channel="C1")
+
+
+async def test_approvers_see_a_dry_run_plan_before_approving(published: tuple[Path, Path]) -> None:
+    async with service(*published) as svc:
+        run_id, _ = await svc.start(
+            Ref("restart-service"), {"service": "api"}, requester=SRE, channel="C1"
+        )
+        await svc.done(run_id, "announce", actor=SRE)
+        entries = await svc.run_hook(run_id, "check", actor=SRE)
+        assert [e.kind for e in entries][-2:] == ["approval.requested", "hook.planned"]
+        assert entries[-1].data["plan"] == {
+            "would": "restart api in staging",
+            "current_state": "running",
+        }
+        step = (await svc.load(run_id)).state.step("restart")
+        assert step.plan == entries[-1].data["plan"]
+        assert step.status.value == "awaiting approval"  # the plan changes nothing else
+        assert not (
+            published[0].parent / "demo" / "services" / "api.state"
+        ).exists()  # nothing was done

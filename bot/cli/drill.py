@@ -62,7 +62,9 @@ def print_entries(entries: list[Entry], out: TextIO) -> None:
         print(f"  #{entry.seq} {entry.actor}: {describe(entry)}  [{entry.hash[:8]}]", file=out)
 
 
-def print_card(loaded: LoadedRun, out: TextIO) -> None:
+def print_card(
+    loaded: LoadedRun, out: TextIO, approvers: dict[str, list[str]] | None = None
+) -> None:
     state = loaded.state
     step = state.current
     if step is None:
@@ -81,6 +83,14 @@ def print_card(loaded: LoadedRun, out: TextIO) -> None:
             f"    guard: {spec.guard.quorum} of {', '.join(spec.guard.approvers)}; approved by {who}",
             file=out,
         )
+        if step.plan is not None:
+            print(f"    plan: {step.plan}", file=out)
+        if step.status is StepStatus.AWAITING_APPROVAL and approvers:
+            excluded = set() if spec.guard.allow_requester else {state.requester}
+            eligible = {u for role in spec.guard.approvers for u in approvers.get(role, [])}
+            if eligible - excluded:
+                names = ", ".join(sorted(eligible - excluded))
+                print(f"    can approve: {names}  (type: approve as USER)", file=out)
     if step.error:
         print(f"    error: {step.error}", file=out)
     if spec.kind is StepKind.DECISION:
@@ -104,7 +114,14 @@ def _offer(status: StepStatus, kind: StepKind, guarded: bool) -> str:
     return f"{action} | skip REASON | abort REASON"
 
 
-async def _dispatch(service: RunService, run_id: str, actor: str, line: str, out: TextIO) -> bool:
+async def _dispatch(
+    service: RunService,
+    run_id: str,
+    actor: str,
+    line: str,
+    out: TextIO,
+    approvers: dict[str, list[str]],
+) -> bool:
     """Apply one typed command; False when the person wants to stop."""
     words = line.split()
     if not words:
@@ -119,7 +136,7 @@ async def _dispatch(service: RunService, run_id: str, actor: str, line: str, out
     if verb == "help":
         print(HELP, file=out)
     elif verb == "status":
-        print_card(loaded, out)
+        print_card(loaded, out, approvers)
     elif verb == "done":
         action = lambda: service.done(run_id, step, actor=actor, note=" ".join(rest))  # noqa: E731
     elif verb == "skip":
@@ -172,24 +189,29 @@ async def drill(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     for failure in registry.failures:
         print(f"! {failure}", file=out)
     roles = await load_roles(settings.runbooks_dir)
+    approvers = {name: list(role.users) for name, role in roles.roles.items()}
     async with opened_store(settings) as store:
-        service = RunService(
-            store, registry, roles_from_file(roles), post=await _printing_poster(out)
-        )
-        run_id, entries = await service.start(
-            parse_ref(args.ref), params, requester=actor, channel="local"
-        )
-        print(f"run {run_id} started by {actor} (type help for commands)", file=out)
-        print_entries(entries, out)
+        poster = await _printing_poster(out)
+        service = RunService(store, registry, roles_from_file(roles), post=poster)
+        if args.resume:
+            run_id = args.resume
+            resumed = await service.load(run_id)
+            print(f"run {run_id} of {resumed.version.short}, resumed by {actor}", file=out)
+        elif args.ref:
+            ref = parse_ref(args.ref)
+            run_id, entries = await service.start(ref, params, requester=actor, channel="local")
+            print(f"run {run_id} started by {actor} (type help for commands)", file=out)
+            print_entries(entries, out)
+        else:
+            raise UserError("Name the runbook to run (REF), or give --resume RUN_ID.")
         interactive = sys.stdin.isatty()
         while True:
             loaded = await service.load(run_id)
             if loaded.state.status is not RunStatus.ACTIVE:
                 print(f"\nrun {run_id} {loaded.state.status.value}.", file=out)
-                return (
-                    EXIT_COMPLETED if loaded.state.status is RunStatus.COMPLETED else EXIT_ABORTED
-                )
-            print_card(loaded, out)
+                completed = loaded.state.status is RunStatus.COMPLETED
+                return EXIT_COMPLETED if completed else EXIT_ABORTED
+            print_card(loaded, out, approvers)
             if interactive:
                 print(f"{actor}> ", end="", file=out, flush=True)
             line = await asyncio.to_thread(sys.stdin.readline)
@@ -197,10 +219,9 @@ async def drill(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
                 break
             if not interactive:
                 print(f"{actor}> {line.strip()}", file=out)
-            if not await _dispatch(service, run_id, actor, line, out):
+            if not await _dispatch(service, run_id, actor, line, out, approvers):
                 break
     print(
-        f"\nrun {run_id} left active; continue it later in Slack or export it with `runbook-bot ledger export --run {run_id}`.",
-        file=out,
+        f"\nrun {run_id} left active; continue with `runbook-bot run --resume {run_id}`.", file=out
     )
     return EXIT_LEFT_ACTIVE

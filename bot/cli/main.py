@@ -97,13 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
         drill.drill,
         "run a runbook in the terminal (a drill): same engine and ledger, no Slack",
     )
-    p.add_argument("ref", metavar="REF", help=REF_HELP)
+    p.add_argument("ref", metavar="REF", nargs="?", help=REF_HELP)
     p.add_argument("params", nargs="*", metavar="key=value", help="the runbook's params")
     p.add_argument(
         "--as",
         dest="actor",
         metavar="USER",
         help="who runs it (default: RUNBOOK_AUTHOR or your login)",
+    )
+    p.add_argument(
+        "--resume", metavar="RUN_ID", help="continue an active run instead of starting one"
     )
 
     ledger = sub.add_parser(

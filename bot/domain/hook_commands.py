@@ -141,3 +141,25 @@ def finish_rollback(
     if outcome.result is not None:
         payload["result"] = mask(outcome.result, ctx.secrets)
     return [Pending(RunEvent.ROLLBACK_FINISHED, "runbook-bot", payload)]
+
+
+PLAN_TIMEOUT_S = 10
+
+
+def record_plan(
+    state: RunState, step_id: str, outcome: HookOutcome, *, ctx: Context
+) -> list[Pending]:
+    """A dry run's answer, recorded while the step waits for approval (and only then)."""
+    step = state.step(step_id)
+    if (
+        state.status is not RunStatus.ACTIVE
+        or step.status is not StepStatus.AWAITING_APPROVAL
+        or step.plan is not None
+    ):
+        return []
+    plan = (
+        mask(outcome.result, ctx.secrets)
+        if outcome.ok
+        else {"error": mask(outcome.error, ctx.secrets)}
+    )
+    return [Pending(RunEvent.HOOK_PLANNED, "runbook-bot", {"step": step_id, "plan": plan})]

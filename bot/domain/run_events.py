@@ -15,6 +15,7 @@ class RunEvent(StrEnum):
     APPROVAL_GRANTED = "approval.granted"
     APPROVAL_DENIED = "approval.denied"
     APPROVAL_REFUSED = "approval.refused"
+    HOOK_PLANNED = "hook.planned"
     HOOK_STARTED = "hook.started"
     HOOK_SUCCEEDED = "hook.succeeded"
     HOOK_FAILED = "hook.failed"

@@ -57,6 +57,7 @@ class StepState:
     by: str = ""
     at: datetime | None = None
     rolled_back: bool | None = None
+    plan: Any = None  # what the hook said it would do, shown to approvers
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,8 @@ def apply(state: RunState, event: Event) -> RunState:
                 by=event.actor,
                 at=event.at,
             )
+        case RunEvent.HOOK_PLANNED:
+            step = replace(step, plan=data.get("plan"))
         case RunEvent.HOOK_STARTED:
             step = replace(step, status=StepStatus.RUNNING, attempts=data["attempt"], error="")
         case RunEvent.HOOK_SUCCEEDED:

@@ -39,11 +39,14 @@ class HookSpec:
     source_path: str
     source_sha256: str
     description: str = ""
+    plans: bool = False  # answers ctx.dry_run with a plan instead of acting
 
 
-def hook(name: str) -> Callable[[F], F]:
+def hook(name: str, *, plans: bool = False) -> Callable[[F], F]:
     """Mark an async function as the hook `name`. Its first parameter's type is a pydantic
-    model describing the hook's `with:` arguments."""
+    model describing the hook's `with:` arguments. With `plans=True` the hook promises to act
+    on nothing when `ctx.dry_run` is true and to return what it would do; approvers see that
+    plan before they approve."""
 
     def mark(fn: F) -> F:
         if not inspect.iscoroutinefunction(cast(Any, fn)):
@@ -55,7 +58,7 @@ def hook(name: str) -> Callable[[F], F]:
             raise TypeError(
                 f"hook {name!r}: write `async def {fn.__name__}(args: SomeModel, ctx: HookContext)`"
             )
-        setattr(fn, MARK, (name, model))
+        setattr(fn, MARK, (name, model, plans))
         return fn
 
     return mark

@@ -55,7 +55,7 @@ def _collect(
         marked = getattr(fn, MARK, None)
         if marked is None or fn.__module__ != module.__name__:
             continue
-        name, model = marked
+        name, model, plans = marked
         if name in hooks:
             failures.append(
                 LoadFailure(
@@ -65,7 +65,7 @@ def _collect(
             )
             continue
         doc = (inspect.getdoc(fn) or "").split("\n", 1)[0]
-        hooks[name] = HookSpec(name, fn, model, source_path, digest, doc)
+        hooks[name] = HookSpec(name, fn, model, source_path, digest, doc, plans)
 
 
 def _load_file(path: Path) -> ModuleType:

@@ -84,6 +84,7 @@ def _describe_run(kind: str, d: dict[str, Any]) -> str:
         "approval.refused": lambda: (
             f"Refused to {d.get('action', 'approve')} {step}: {d.get('why')}."
         ),
+        "hook.planned": lambda: f"Plan for {step}: {_short(d.get('plan'))}.",
         "hook.started": lambda: f"Running {d.get('hook')} for {step} (attempt {d.get('attempt')}).",
         "hook.succeeded": lambda: (
             f"{step} succeeded in {d.get('duration_ms')} ms"

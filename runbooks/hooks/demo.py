@@ -38,10 +38,13 @@ async def health(args: Service, ctx: HookContext) -> dict[str, str]:
     return {"service": args.service, "state": state}
 
 
-@hook("demo.restart")
+@hook("demo.restart", plans=True)
 async def restart(args: Service, ctx: HookContext) -> dict[str, str]:
     """Restart a demo service (writes its state file); fails if the file says `broken`."""
     path = scratch("services", f"{args.service}.state")
+    if ctx.dry_run:
+        state = await asyncio.to_thread(_read, path, "running")
+        return {"would": f"restart {args.service} in {args.env}", "current_state": state}
     if await asyncio.to_thread(_read, path, "running") == "broken":
         raise HookError(f"{args.service} did not come back after the restart")
     await asyncio.sleep(0.05)
@@ -126,9 +129,14 @@ async def _set_primary(cluster: str, primary: str) -> dict[str, str]:
     return {"cluster": cluster, "primary": primary}
 
 
-@hook("demo.promote_replica")
+@hook("demo.promote_replica", plans=True)
 async def promote_replica(args: Cluster, ctx: HookContext) -> dict[str, str]:
     """Make the demo replica the primary."""
+    if ctx.dry_run:
+        primary = await asyncio.to_thread(
+            _read, scratch("clusters", args.cluster, "primary"), "original"
+        )
+        return {"would": f"make the {args.cluster} replica primary", "primary_now": primary}
     return await _set_primary(args.cluster, "replica")
 
 

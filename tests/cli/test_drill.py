@@ -106,3 +106,30 @@ def test_missing_params_are_explained_before_anything_is_recorded(
     )
     bad = bot(tmp_path, runbooks_dir, "run", "restart-service", "service", "--as", "U1")
     assert bad.stderr.strip() == "error: 'service' is not key=value; write for example service=api."
+
+
+def test_a_run_left_active_can_be_resumed(tmp_path: Path, runbooks_dir: Path) -> None:
+    bot(tmp_path, runbooks_dir, "publish")
+    first = bot(
+        tmp_path,
+        runbooks_dir,
+        "run",
+        "customer-comms-outage",
+        "product=Checkout",
+        "--as",
+        "U1",
+        stdin="done\nquit\n",
+    )
+    assert first.returncode == 4
+    run_id = first.stdout.split("--resume ")[1].split("`")[0]
+    script = "done\ndone\ndone updated at 10:30\ndone\n"
+    second = bot(tmp_path, runbooks_dir, "run", "--resume", run_id, "--as", "U2", stdin=script)
+    assert second.returncode == 0, second.stdout
+    assert (
+        f"run {run_id} of customer-comms-outage@1" in second.stdout
+        and "Run completed." in second.stdout
+    )
+    assert (
+        bot(tmp_path, runbooks_dir, "run", "--as", "U2").stderr.strip()
+        == "error: Name the runbook to run (REF), or give --resume RUN_ID."
+    )
