@@ -96,16 +96,16 @@ def print_card(
     if spec.kind is StepKind.DECISION:
         for i, choice in enumerate(spec.choices or [], 1):
             print(f"    {i}. {choice.label}", file=out)
-    print(f"    > {_offer(step.status, spec.kind, spec.guard is not None)}", file=out)
+    print(f"    > {_offer(step.status, spec.kind)}", file=out)
 
 
-def _offer(status: StepStatus, kind: StepKind, guarded: bool) -> str:
+def _offer(status: StepStatus, kind: StepKind) -> str:
     if status is StepStatus.AWAITING_APPROVAL:
         return "approve [as USER] | deny REASON [as USER] | skip REASON | abort REASON"
     if status in (StepStatus.FAILED, StepStatus.INTERRUPTED):
         return "run (retry) | rollback | skip REASON | abort REASON"
     if status is StepStatus.DENIED:
-        return "skip REASON | abort REASON" + (" | ask" if guarded else "")
+        return "skip REASON | abort REASON"
     action = {
         StepKind.CHECKLIST: "done [NOTE]",
         StepKind.HOOK: "run",

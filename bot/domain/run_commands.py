@@ -318,10 +318,15 @@ def deny(
 
 
 def request_again(state: RunState, step_id: str, *, actor: str, ctx: Context) -> list[Pending]:
-    """Renew an expired approval request (or one whose approvals expired before the step ran)."""
+    """Renew an expired approval request (or one whose approvals expired before the step ran).
+    A denial stands: asking again must not become a way to shop for another approver."""
     step = _guarded(state, step_id, ctx)
     guard = ctx.runbook.step(step_id).guard
     assert guard is not None
+    if step.status is StepStatus.DENIED:
+        raise CommandRefused(
+            f"Step {step_id!r} was denied by {step.by} ({step.note}); a denial stands. Skip the step or abort the run."
+        )
     if (
         step.status is StepStatus.PRESENTED
         and len(valid_approvals(state, step, guard, ctx.now)) >= guard.quorum
