@@ -171,6 +171,16 @@ def advance(batch: Batch, ctx: Context) -> None:
         return
 
 
+def recorded_then_advance(
+    state: RunState, ctx: Context, kind: RunEvent, actor: str, payload: dict[str, Any]
+) -> list[Pending]:
+    """The decision that finishes the current step, then whatever comes next."""
+    batch = Batch(state, ctx.now)
+    batch.add(kind, actor, payload)
+    advance(batch, ctx)
+    return batch.events
+
+
 # ---- people's decisions --------------------------------------------------------------------
 
 
@@ -228,10 +238,8 @@ def mark_done(
 ) -> list[Pending]:
     step = _active_step(state, step_id)
     _kind(_ready(state, step, ctx, {StepStatus.PRESENTED}), StepKind.CHECKLIST)
-    batch = Batch(state, ctx.now)
-    batch.add(RunEvent.STEP_DONE, actor, {"step": step_id, "note": mask(note, ctx.secrets)})
-    advance(batch, ctx)
-    return batch.events
+    payload = {"step": step_id, "note": mask(note, ctx.secrets)}
+    return recorded_then_advance(state, ctx, RunEvent.STEP_DONE, actor, payload)
 
 
 def skip(state: RunState, step_id: str, *, actor: str, reason: str, ctx: Context) -> list[Pending]:
@@ -240,10 +248,8 @@ def skip(state: RunState, step_id: str, *, actor: str, reason: str, ctx: Context
         raise CommandRefused("Say why the step is skipped; the reason goes into the ledger.")
     if step.status is StepStatus.RUNNING:
         raise CommandRefused(f"Step {step_id!r} is running; wait for it or abort the run.")
-    batch = Batch(state, ctx.now)
-    batch.add(RunEvent.STEP_SKIPPED, actor, {"step": step_id, "reason": mask(reason, ctx.secrets)})
-    advance(batch, ctx)
-    return batch.events
+    payload = {"step": step_id, "reason": mask(reason, ctx.secrets)}
+    return recorded_then_advance(state, ctx, RunEvent.STEP_SKIPPED, actor, payload)
 
 
 def choose(state: RunState, step_id: str, *, actor: str, label: str, ctx: Context) -> list[Pending]:
@@ -256,14 +262,8 @@ def choose(state: RunState, step_id: str, *, actor: str, label: str, ctx: Contex
         raise CommandRefused(
             f"{label!r} is not a choice of step {step_id!r}; choose one of: {labels}."
         )
-    batch = Batch(state, ctx.now)
-    batch.add(
-        RunEvent.DECISION_TAKEN,
-        actor,
-        {"step": step_id, "choice": choice.label, "goto": choice.goto},
-    )
-    advance(batch, ctx)
-    return batch.events
+    payload = {"step": step_id, "choice": choice.label, "goto": choice.goto}
+    return recorded_then_advance(state, ctx, RunEvent.DECISION_TAKEN, actor, payload)
 
 
 def approve(

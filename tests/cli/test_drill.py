@@ -58,38 +58,16 @@ def test_abort_and_end_of_input_have_their_own_exit_codes(
     tmp_path: Path, runbooks_dir: Path
 ) -> None:
     bot(tmp_path, runbooks_dir, "publish")
-    aborted = bot(
-        tmp_path,
-        runbooks_dir,
-        "run",
-        "customer-comms-outage",
-        "product=Checkout",
-        "--as",
-        "U1",
-        stdin="abort false alarm\n",
-    )
+
+    def comms(script: str) -> subprocess.CompletedProcess[str]:
+        args = ["run", "customer-comms-outage", "product=Checkout", "--as", "U1"]
+        return bot(tmp_path, runbooks_dir, *args, stdin=script)
+
+    aborted = comms("abort false alarm\n")
     assert aborted.returncode == 3 and "Run aborted: false alarm." in aborted.stdout
-    left = bot(
-        tmp_path,
-        runbooks_dir,
-        "run",
-        "customer-comms-outage",
-        "product=Checkout",
-        "--as",
-        "U1",
-        stdin="done\n",
-    )
+    left = comms("done\n")
     assert left.returncode == 4 and "left active" in left.stdout
-    wrong = bot(
-        tmp_path,
-        runbooks_dir,
-        "run",
-        "customer-comms-outage",
-        "product=Checkout",
-        "--as",
-        "U1",
-        stdin="frobnicate\nskip\nquit\n",
-    )
+    wrong = comms("frobnicate\nskip\nquit\n")
     assert "! unknown command 'frobnicate'; type help" in wrong.stdout
     assert "! Say why the step is skipped; the reason goes into the ledger." in wrong.stdout
 
