@@ -5,6 +5,7 @@ Pure: the caller reads the file; this module only sees its path (for messages) a
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import types
@@ -74,18 +75,47 @@ def validate_runbook(
     roles: RolesFile | None = None,
     known_hooks: frozenset[str] | None = None,
 ) -> Parsed[Runbook]:
-    """Structure first; then, for a well-formed runbook, the cross-checks."""
+    """Every problem of the file at once: structure, and the cross-checks of every param and
+    step that is well-formed, even when other parts of the file are not."""
     parsed = parse_model(path, text, Runbook)
-    if parsed.model is None or parsed.tree is None:
-        return parsed
     tree = parsed.tree
+    if tree is None or not isinstance(tree.data, dict):
+        return parsed
+    params, steps, ids, names = _salvage(tree.data, parsed.model)
     problems = [
         Problem(path, *tree.position(loc, key=key), message, hint)
-        for loc, key, message, hint in _cross_checks(parsed.model, roles, known_hooks)
+        for loc, key, message, hint in _cross_checks(params, steps, ids, names, roles, known_hooks)
     ]
-    if problems:
-        return Parsed(None, sorted(set(problems)), tree)
+    if problems or parsed.model is None:
+        return Parsed(None, sorted(set(parsed.problems) | set(problems)), tree)
     return parsed
+
+
+def _salvage(
+    data: dict[str, Any], runbook: Runbook | None
+) -> tuple[dict[str, Param], list[tuple[int, Step]], list[str], frozenset[str]]:
+    """The well-formed params and steps (with their indexes), every step id and param name."""
+    if runbook is not None:
+        indexed = list(enumerate(runbook.steps))
+        return (
+            dict(runbook.params),
+            indexed,
+            [s.id for s in runbook.steps],
+            frozenset(runbook.params),
+        )
+    raw_params = data.get("params") if isinstance(data.get("params"), dict) else {}
+    raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    assert isinstance(raw_params, dict) and isinstance(raw_steps, list)
+    params: dict[str, Param] = {}
+    for name, raw in raw_params.items():
+        with contextlib.suppress(ValidationError):  # reported by the structural pass
+            params[str(name)] = Param.model_validate(raw)
+    steps: list[tuple[int, Step]] = []
+    for index, raw in enumerate(raw_steps):
+        with contextlib.suppress(ValidationError):
+            steps.append((index, Step.model_validate(raw)))
+    ids = [str(r.get("id", "")) if isinstance(r, dict) else "" for r in raw_steps]
+    return params, steps, ids, frozenset(str(n) for n in raw_params)
 
 
 # ---- pydantic errors -> problems -------------------------------------------------------
@@ -171,29 +201,32 @@ CrossProblem = tuple[Loc, bool, str, str]  # loc, point-at-key, message, hint
 
 
 def _cross_checks(
-    runbook: Runbook, roles: RolesFile | None, known_hooks: frozenset[str] | None
+    params: Mapping[str, Param],
+    steps: list[tuple[int, Step]],
+    ids: list[str],
+    names: frozenset[str],
+    roles: RolesFile | None,
+    known_hooks: frozenset[str] | None,
 ) -> Iterator[CrossProblem]:
-    yield from _check_params(runbook.params)
-    names = frozenset(runbook.params)
-    ids = [step.id for step in runbook.steps]
-    seen: dict[str, int] = {}
-    for index, step in enumerate(runbook.steps):
+    yield from _check_params(params)
+    first_index: dict[str, int] = {}
+    for index, step_id in enumerate(ids):
         at: list[str | int] = ["steps", index]
-        if step.id == END:
+        if step_id == END:
             yield (
                 [*at, "id"],
                 False,
                 f"step id {END!r} is reserved for 'goto: {END}'",
                 "rename the step",
             )
-        if step.id in seen:
-            yield (
-                [*at, "id"],
-                False,
-                f"duplicate step id {step.id!r} (first used by step {seen[step.id] + 1})",
-                "step ids must be unique",
+        if step_id and step_id in first_index:
+            message = (
+                f"duplicate step id {step_id!r} (first used by step {first_index[step_id] + 1})"
             )
-        seen.setdefault(step.id, index)
+            yield [*at, "id"], False, message, "step ids must be unique"
+        first_index.setdefault(step_id, index)
+    for index, step in steps:
+        at = ["steps", index]
         yield from _check_step_shape(step, at)
         yield from _check_gotos(step, at, ids[index + 1 :], ids)
         yield from _check_step_templates(step, at, names)

@@ -234,3 +234,32 @@ def test_param_coercion_refuses_values_outside_choices_and_patterns() -> None:
         coerce_param("env", Param(type=ParamType.CHOICE, choices=["staging", "production"]), "prod")
     with pytest.raises(ValueError, match="does not match"):
         coerce_param("service", Param(pattern="^[a-z]+$"), "api; rm -rf /")
+
+
+def test_structural_and_cross_check_problems_come_together() -> None:
+    text = """
+    name: bad
+    title: t
+    sumary: x
+    params:
+      env: {type: choice}
+      service: {type: strng}
+    steps:
+      - id: a
+        title: Restart {{ servce }}
+      - id: a
+        title: b
+        guard: {approvers: [dba], quorum: 0}
+      - id: c
+        title: c
+        choices: [{label: x, goto: a}, {label: y, goto: end}]
+    """
+    assert problems(text) == [
+        "rb.yml:3:1: unknown key 'sumary' at the top level (hint: did you mean 'summary'?)",
+        "rb.yml:5:8: param 'env' is a choice but lists no choices (hint: add choices: [a, b])",
+        "rb.yml:6:19: params.service.type: input should be 'string', 'integer', 'number', 'boolean' or 'choice'",
+        "rb.yml:9:12: template uses unknown name 'servce' (hint: declare it under params, or use steps.<id> / run.<field>)",
+        "rb.yml:10:9: duplicate step id 'a' (first used by step 1) (hint: step ids must be unique)",
+        "rb.yml:12:39: steps[1].guard.quorum: input should be greater than or equal to 1",
+        "rb.yml:15:32: goto 'a' points back to an earlier step; runs only move forward (hint: choose a later step or 'end')",
+    ]
