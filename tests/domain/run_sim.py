@@ -40,7 +40,7 @@ class Sim:
 
     def __post_init__(self) -> None:
         pending, self.secrets = run_commands.start(
-            run_id="r-1",
+            run_id="run-0000abcd",
             runbook=self.runbook,
             number=1,
             sha256=content_hash(self.runbook),
@@ -57,7 +57,7 @@ class Sim:
 
     @property
     def state(self) -> RunState:
-        return fold("r-1", self.events)
+        return fold("run-0000abcd", self.events)
 
     def record(self, pending: list[Pending]) -> list[Pending]:
         for p in pending:

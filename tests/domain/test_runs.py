@@ -74,7 +74,7 @@ def test_checklist_done_moves_to_the_next_step_and_hook_success_too() -> None:
     sim.record(rc.mark_done(sim.state, "announce", actor="U_SUP", note="posted", ctx=sim.ctx))
     assert sim.state.current is not None and sim.state.current.id == "check"
     [started] = sim.record(hooks.start_hook(sim.state, "check", actor="U_REQ", ctx=sim.ctx))
-    assert started.payload["idempotency_key"] == "r-1:check:1"
+    assert started.payload["idempotency_key"] == "run-0000abcd:check:1"
     assert sim.state.step("check").status is StepStatus.RUNNING
     outcome = hooks.HookOutcome(ok=True, duration_ms=12, result={"status": 200})
     sim.record(hooks.finish_hook(sim.state, "check", 1, outcome, ctx=sim.ctx))
@@ -217,7 +217,10 @@ def test_failure_offers_retry_and_a_guarded_rollback() -> None:
     sim.record(hooks.finish_rollback(sim.state, "restart", hooks.HookOutcome(ok=True), ctx=sim.ctx))
     assert sim.state.step("restart").rolled_back is True
     [retry] = sim.record(hooks.start_hook(sim.state, "restart", actor="U_REQ", ctx=sim.ctx))
-    assert retry.payload["attempt"] == 2 and retry.payload["idempotency_key"] == "r-1:restart:2"
+    assert (
+        retry.payload["attempt"] == 2
+        and retry.payload["idempotency_key"] == "run-0000abcd:restart:2"
+    )
 
 
 def test_a_late_hook_outcome_after_abort_changes_nothing() -> None:

@@ -1,0 +1,1 @@
+"""The Slack shell: ids, payload models, Block Kit builders and message text."""
