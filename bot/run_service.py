@@ -82,6 +82,10 @@ class RunService:
             runbook = self._runbooks[version.sha256] = parsed.model
         return version, runbook, pinned
 
+    async def pinned_runbook(self, ref: Ref) -> Runbook:
+        """The runbook of a published version, checked against its hash."""
+        return (await self._pinned(ref))[1]
+
     async def load(self, run_id: str) -> LoadedRun:
         entries = await self.store.read(run_id=run_id)
         if not entries:
@@ -260,8 +264,9 @@ class RunService:
                 "abort this run and start a new one."
             )
 
-    async def run_hook(self, run_id: str, step_id: str, *, actor: str) -> list[Entry]:
-        """Record the start, run the hook, record the outcome. Returns every entry appended."""
+    async def begin_hook(self, run_id: str, step_id: str, *, actor: str) -> list[Entry]:
+        """Record that the hook starts (after checking its pinned code); fast, so Slack can be
+        acknowledged right after. `complete_hook` then runs it."""
 
         def start(loaded: LoadedRun, ctx: Context) -> list[Pending]:
             pending = hc.start_hook(loaded.state, step_id, actor=actor, ctx=ctx)
@@ -270,10 +275,18 @@ class RunService:
             self._check_runnable(loaded, step_id, hook_name)
             return pending
 
-        started = await self.decide(run_id, start)
+        return await self.decide(run_id, start)
+
+    async def complete_hook(self, run_id: str, step_id: str, attempt: int) -> list[Entry]:
+        return await self._execute(run_id, step_id, attempt)
+
+    async def run_hook(self, run_id: str, step_id: str, *, actor: str) -> list[Entry]:
+        """Record the start, run the hook, record the outcome. Returns every entry appended."""
+        started = await self.begin_hook(run_id, step_id, actor=actor)
         if not started:
             return []
-        return [*started, *await self._execute(run_id, step_id, int(started[0].data["attempt"]))]
+        attempt = int(started[0].data["attempt"])
+        return [*started, *await self.complete_hook(run_id, step_id, attempt)]
 
     async def _execute(self, run_id: str, step_id: str, attempt: int) -> list[Entry]:
         loaded = await self.load(run_id)

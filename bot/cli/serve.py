@@ -19,6 +19,7 @@ from bot.hooks.registry import load_registry
 from bot.ledger.export import describe
 from bot.ledger.store import LedgerStore
 from bot.run_service import RunService, roles_from_file
+from bot.slack.runtime import slack_runtime
 
 
 async def recover_runs(settings: Settings, store: LedgerStore, out: TextIO) -> None:
@@ -32,34 +33,47 @@ async def recover_runs(settings: Settings, store: LedgerStore, out: TextIO) -> N
         print(f"recovered {entry.run_id}: {describe(entry)}", file=out)
 
 
+async def run_site(app: web.Application, host: str, port: int, banner: str, out: TextIO) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise UserError(
+                f"Cannot listen on {host}:{port} ({exc.strerror}); choose another with --port."
+            ) from None
+        print(banner, file=out, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+async def serve_slack_http(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    async with slack_runtime(settings) as runtime:
+        for entry in await runtime.service.recover():
+            print(f"recovered {entry.run_id}: {describe(entry)}", file=out)
+        await runtime.outbox.resume_all()
+        banner = f"runbook-bot: Slack over HTTP on http://{args.host}:{args.port}/slack/events  (Ctrl-C to stop)"
+        await run_site(runtime.web_app, args.host, args.port, banner, out)
+    return 0
+
+
 async def serve(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if settings.has_slack_credentials:
-        raise UserError(
-            "Slack mode (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set) is not available in this "
-            "version yet; unset them to run the local console."
-        )
+        if settings.slack_app_token is not None:
+            raise UserError(
+                "Socket Mode (SLACK_APP_TOKEN is set) is not available in this version yet; "
+                "unset SLACK_APP_TOKEN to serve Slack over HTTP on /slack/events."
+            )
+        return await serve_slack_http(args, settings, out)
     async with opened_store(settings) as store:
         await recover_runs(settings, store, out)
-        runner = web.AppRunner(build_console_app(settings, store), access_log=None)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, args.host, args.port)
-            try:
-                await site.start()
-            except OSError as exc:
-                raise UserError(
-                    f"Cannot listen on {args.host}:{args.port} ({exc.strerror}); choose another with --port."
-                ) from None
-            print(
-                f"runbook-bot console: http://{args.host}:{args.port}/  (Ctrl-C to stop)",
-                file=out,
-                flush=True,
-            )
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        banner = f"runbook-bot console: http://{args.host}:{args.port}/  (Ctrl-C to stop)"
+        await run_site(build_console_app(settings, store), args.host, args.port, banner, out)
     return 0

@@ -67,11 +67,12 @@ async def test_serve_prints_its_address_and_shows_the_catalog(
         assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
 
 
-def test_serve_refuses_slack_mode_clearly_until_it_exists(tmp_path: Path) -> None:
+def test_socket_mode_is_refused_clearly_until_it_exists(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_SIGNING_SECRET": "s",
+        "SLACK_APP_TOKEN": "xapp-secret-value",
         "RUNBOOK_DB_URL": f"sqlite:///{tmp_path / 'c.db'}",
     }
     result = subprocess.run(
@@ -84,5 +85,5 @@ def test_serve_refuses_slack_mode_clearly_until_it_exists(tmp_path: Path) -> Non
         check=False,
     )
     assert result.returncode == 1
-    assert "unset them to run the local console" in result.stderr
-    assert "xoxb-test" not in result.stderr
+    assert "unset SLACK_APP_TOKEN to serve Slack over HTTP on /slack/events" in result.stderr
+    assert "xapp-secret-value" not in result.stderr and "xoxb-test" not in result.stderr

@@ -1,0 +1,42 @@
+"""The bolt AsyncApp, built by a factory from what it needs; nothing happens at import time."""
+
+from __future__ import annotations
+
+import re
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.listeners import Listeners
+from bot.slack.modals import PARAMS, REASON
+
+COMMAND = "/runbook"
+
+
+def web_client(token: str, base_url: str) -> AsyncWebClient:
+    """slack_sdk retries only connection errors by default; rate limits (honouring Retry-After)
+    and server errors need their own handlers."""
+    client = AsyncWebClient(token=token, base_url=base_url)
+    client.retry_handlers.extend(
+        [
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+            AsyncServerErrorRetryHandler(max_retry_count=3),
+        ]
+    )
+    if not any(isinstance(h, AsyncConnectionErrorRetryHandler) for h in client.retry_handlers):
+        client.retry_handlers.append(AsyncConnectionErrorRetryHandler())
+    return client
+
+
+def build_app(*, signing_secret: str, client: AsyncWebClient, listeners: Listeners) -> AsyncApp:
+    app = AsyncApp(client=client, signing_secret=signing_secret)
+    app.command(COMMAND)(listeners.command)
+    app.action(re.compile(r"^runbook\.(step|approval|run)\.|^runbook\.start$"))(listeners.action)
+    app.view(REASON)(listeners.reason)
+    app.view(PARAMS)(listeners.params_submitted)
+    return app

@@ -1,0 +1,114 @@
+"""Where each run lives in Slack, and which ledger entries reached it. Mutable delivery state,
+kept beside the ledger in the same SQLite file but outside the hash chain."""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.ledger.db_thread import DbThread
+from bot.ledger.sqlite_store import BUSY_TIMEOUT_MS
+
+T = TypeVar("T")
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS slack_threads (run_id TEXT PRIMARY KEY, channel TEXT NOT NULL, root_ts TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS slack_posts (run_id TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL,"
+    " ts TEXT, PRIMARY KEY (run_id, seq))",
+    "CREATE TABLE IF NOT EXISTS slack_cards (run_id TEXT NOT NULL, step_id TEXT NOT NULL, ts TEXT NOT NULL,"
+    " PRIMARY KEY (run_id, step_id))",
+)
+
+
+class DeliveryStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread = DbThread("slack-delivery")
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(cls, path: Path) -> DeliveryStore:
+        store = cls(path)
+        await store._run(store._open_sync)
+        return store
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await self._thread.run(partial(fn, *args))
+
+    def _open_sync(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        for statement in SCHEMA:
+            conn.execute(statement)
+        self._conn = conn
+
+    def _q(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        assert self._conn is not None
+        return self._conn.execute(sql, args).fetchall()
+
+    async def thread(self, run_id: str) -> tuple[str, str] | None:
+        rows = await self._run(
+            self._q, "SELECT channel, root_ts FROM slack_threads WHERE run_id = ?", run_id
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def set_thread(self, run_id: str, channel: str, root_ts: str) -> None:
+        await self._run(
+            self._q,
+            "INSERT OR IGNORE INTO slack_threads VALUES (?, ?, ?)",
+            run_id,
+            channel,
+            root_ts,
+        )
+
+    async def posts(self, run_id: str) -> dict[int, tuple[str, str | None]]:
+        """seq -> (state, ts): 'sending' means we may or may not have reached Slack."""
+        rows = await self._run(
+            self._q, "SELECT seq, state, ts FROM slack_posts WHERE run_id = ?", run_id
+        )
+        return {int(seq): (state, ts) for seq, state, ts in rows}
+
+    async def mark_sending(self, run_id: str, seq: int) -> None:
+        await self._run(
+            self._q, "INSERT OR IGNORE INTO slack_posts VALUES (?, ?, 'sending', NULL)", run_id, seq
+        )
+
+    async def mark_sent(self, run_id: str, seq: int, ts: str) -> None:
+        await self._run(
+            self._q,
+            "UPDATE slack_posts SET state = 'sent', ts = ? WHERE run_id = ? AND seq = ?",
+            ts,
+            run_id,
+            seq,
+        )
+
+    async def card(self, run_id: str, step_id: str) -> str | None:
+        rows = await self._run(
+            self._q, "SELECT ts FROM slack_cards WHERE run_id = ? AND step_id = ?", run_id, step_id
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def set_card(self, run_id: str, step_id: str, ts: str) -> None:
+        await self._run(
+            self._q, "INSERT OR REPLACE INTO slack_cards VALUES (?, ?, ?)", run_id, step_id, ts
+        )
+
+    async def unsent(self) -> int:
+        """Entries of runs with a thread that have not been posted yet (the outbox backlog)."""
+        rows = await self._run(
+            self._q,
+            "SELECT COUNT(*) FROM ledger_entries e JOIN slack_threads t ON e.run_id = t.run_id"
+            " LEFT JOIN slack_posts p ON p.run_id = e.run_id AND p.seq = e.seq"
+            " WHERE p.state IS NULL OR p.state != 'sent'",
+        )
+        return int(rows[0][0])
+
+    async def close(self) -> None:
+        def close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await self._run(close)
+        await self._thread.stop()

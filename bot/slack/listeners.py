@@ -1,0 +1,290 @@
+"""Thin listeners: parse, call the run service (which appends to the ledger), ack, then let the
+outbox post. Everything slow happens after the ack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import catalog_service
+from bot.domain import slash
+from bot.domain.policy import Seen
+from bot.domain.versions import Ref, parse_ref
+from bot.errors import UserError, report_unexpected
+from bot.ledger.chain import Entry
+from bot.ledger.store import LedgerStore
+from bot.run_service import RunService
+from bot.slack.blocks import catalog_blocks, help_blocks
+from bot.slack.ids import ActionId, decode, decode_start
+from bot.slack.modals import params_modal, reason_modal, submitted_params
+from bot.slack.outbox import Outbox
+from bot.slack.text import escape, truncate
+
+logger = logging.getLogger("runbook-bot.slack")
+NEEDS_REASON = {ActionId.STEP_SKIP.value, ActionId.DENY.value, ActionId.ABORT.value}
+
+
+@dataclass
+class Listeners:
+    store: LedgerStore
+    service: RunService
+    outbox: Outbox
+    client: AsyncWebClient
+    _background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def _later(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.outbox.drain()
+
+    async def _warn(self, channel: str | None, user: str, text: str) -> None:
+        if channel:
+            await self.client.chat_postEphemeral(
+                channel=channel, user=user, text=f":warning: {escape(text)}"
+            )
+
+    # ---- /runbook --------------------------------------------------------------------------
+
+    async def command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        user, channel = command["user_id"], command["channel_id"]
+        parsed = slash.parse(command.get("text", ""))
+        try:
+            await self._command(ack, parsed, user, channel, command.get("trigger_id", ""))
+        except UserError as exc:
+            await ack(text=f":warning: {exc}")
+        except Exception as exc:
+            error_id = report_unexpected(
+                logger, exc, context=f"/runbook {command.get('text', '')!r}"
+            )
+            await ack(
+                text=f":x: Something went wrong (error id {error_id}); the bot's log has the details."
+            )
+
+    async def _command(
+        self, ack: AsyncAck, parsed: slash.SlashCommand, user: str, channel: str, trigger_id: str
+    ) -> None:
+        match parsed:
+            case slash.Help(problem):
+                await ack(text=slash.USAGE, blocks=help_blocks(slash.USAGE, problem))
+            case slash.ListRunbooks(query):
+                versions, titles = await self._catalog(query)
+                await ack(text="Runbooks", blocks=catalog_blocks(versions, titles))
+            case slash.Start(ref, params):
+                await self._start(ack, ref, params, user, channel, trigger_id)
+            case slash.Status(run_id):
+                await ack(text=await self._status(run_id, channel))
+            case slash.Abort(run_id, reason):
+                await self.service.abort(run_id, actor=user, reason=reason)
+                await ack(text=f"Run `{run_id}` aborted.")
+                self.outbox.kick(run_id)
+            case slash.History(name):
+                versions = await self.store.versions(name)
+                default = await self.store.default_number(name)
+                if not versions:
+                    raise UserError(f"No published runbook is named {name!r}.")
+                lines = [
+                    f"{'*' if v.number == default else ' '} `{v.name}@{v.number}` sha256:`{v.sha256[:12]}` {v.published_at[:16]} by {escape(v.author)} {escape(v.message)}"
+                    for v in versions
+                ]
+                await ack(text=truncate("\n".join(lines), 2900))
+            case slash.Diff(name, a, b):
+                text = await catalog_service.diff(
+                    self.store, name, str(a).split("@", 1)[1], str(b).split("@", 1)[1]
+                )
+                await ack(
+                    text=f"```{escape(truncate(text or 'The two versions are the same.', 2800))}```"
+                )
+            case slash.Verify(run_id):
+                verdict = await self.store.verify()
+                extra = ""
+                if run_id:
+                    entries = await self.store.read(run_id=run_id)
+                    extra = (
+                        f"\nRun `{run_id}`: {len(entries)} entries in the chain, #{entries[0].seq} to #{entries[-1].seq}."
+                        if entries
+                        else f"\nThere is no run `{run_id}`."
+                    )
+                await ack(
+                    text=f"{':white_check_mark:' if verdict.ok else ':x:'} {verdict.summary()}{extra}"
+                )
+
+    async def _catalog(self, query: str) -> tuple[list[Any], dict[str, str]]:
+        versions, titles = [], {}
+        for name in await self.store.runbook_names():
+            if query and query.lower() not in name:
+                continue
+            version = await catalog_service.find(self.store, Ref(name))
+            versions.append(version)
+            titles[name] = name
+        return versions, titles
+
+    async def _start(
+        self,
+        ack: AsyncAck,
+        ref: Ref,
+        params: dict[str, str],
+        user: str,
+        channel: str,
+        trigger_id: str,
+    ) -> None:
+        version = await catalog_service.find(self.store, ref)
+        loaded_ref = Ref(version.name, number=version.number)
+        runbook = await self.service.pinned_runbook(loaded_ref)
+        missing = [n for n, p in runbook.params.items() if p.required and n not in params]
+        if missing and trigger_id:
+            await self.client.views_open(
+                trigger_id=trigger_id, view=params_modal(runbook, str(loaded_ref), channel, params)
+            )
+            await ack()
+            return
+        run_id, _ = await self.service.start(loaded_ref, params, requester=user, channel=channel)
+        await ack(
+            text=f"Started run `{run_id}` of `{version.name}@{version.number}`; it continues in the thread."
+        )
+        self.outbox.kick(run_id)
+
+    async def _status(self, run_id: str | None, channel: str) -> str:
+        if run_id:
+            loaded = await self.service.load(run_id)
+            current = loaded.state.current
+            at = f", at step `{current.id}` ({current.status.value})" if current else ""
+            return f"Run `{run_id}` of `{loaded.version.name}@{loaded.version.number}` is {loaded.state.status.value}{at}."
+        runs = [r for r in await self.store.runs(status="active") if r["channel"] == channel]
+        if not runs:
+            return "No runs are active in this channel."
+        return "\n".join(
+            f"• `{r['run_id']}` {escape(r['runbook'])}, started by <@{escape(r['requester'])}>"
+            for r in runs
+        )
+
+    # ---- buttons -----------------------------------------------------------------------
+
+    async def action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id")
+        action_id = str(action.get("action_id", ""))
+        try:
+            if action_id == ActionId.START.value:
+                start = decode_start(str(action.get("value", "")))
+                ref = Ref(start.name, number=start.number)
+                runbook = await self.service.pinned_runbook(ref)
+                await self.client.views_open(
+                    trigger_id=body["trigger_id"],
+                    view=params_modal(runbook, str(ref), channel or "", {}),
+                )
+                await ack()
+                return
+            if action_id in NEEDS_REASON:
+                decode(
+                    str(action.get("value", ""))
+                )  # refuse a tampered value before asking anything
+                view = reason_modal(action_id, str(action["value"]), channel or "")
+                await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+                await ack()
+                return
+            entries = await self._decide(action_id, str(action.get("value", "")), user)
+        except UserError as exc:
+            await ack()
+            await self._warn(channel, user, str(exc))
+            return
+        await ack()
+        for entry in entries:
+            if entry.kind == "approval.refused":
+                await self._warn(
+                    channel, user, f"Your approval does not count: {entry.data.get('why')}."
+                )
+        if entries:
+            self.outbox.kick(entries[0].run_id or "")
+
+    async def _decide(self, action_id: str, raw_value: str, user: str) -> list[Entry]:
+        value = decode(raw_value)
+        loaded = await self.service.load(value.run)
+        if value.sha and value.sha != loaded.state.sha256:
+            raise UserError(
+                "This card belongs to another version of the runbook; nothing was changed."
+            )
+        step = value.step
+        if action_id == ActionId.STEP_DONE.value:
+            return await self.service.done(value.run, step, actor=user)
+        if action_id == ActionId.APPROVE.value:
+            return await self.service.approve(
+                value.run, step, actor=user, seen=Seen(value.sha, value.args)
+            )
+        if action_id == ActionId.STEP_RUN.value:
+            started = await self.service.begin_hook(value.run, step, actor=user)
+            if started:
+                self._later(self._complete(value.run, step, int(started[0].data["attempt"])))
+            return started
+        if action_id.startswith(ActionId.CHOOSE.value):
+            choices = loaded.runbook.step(step).choices or []
+            if value.choice is None or value.choice >= len(choices):
+                raise UserError("That choice does not exist; reload the message.")
+            return await self.service.choose(
+                value.run, step, actor=user, label=choices[value.choice].label
+            )
+        raise UserError(f"The button {action_id!r} is not one this bot knows.")
+
+    async def _complete(self, run_id: str, step: str, attempt: int) -> None:
+        await self.service.complete_hook(run_id, step, attempt)
+        self.outbox.kick(run_id)
+
+    # ---- modals ------------------------------------------------------------------------
+
+    async def reason(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        meta = json.loads(view["private_metadata"])
+        user = body["user"]["id"]
+        reason = str(view["state"]["values"]["reason"]["reason"].get("value") or "")
+        try:
+            value = decode(meta["value"])
+            action_id = meta["action"]
+            if action_id == ActionId.STEP_SKIP.value:
+                entries = await self.service.skip(value.run, value.step, actor=user, reason=reason)
+            elif action_id == ActionId.DENY.value:
+                entries = await self.service.deny(value.run, value.step, actor=user, reason=reason)
+            else:
+                entries = await self.service.abort(value.run, actor=user, reason=reason)
+        except UserError as exc:
+            await ack(response_action="errors", errors={"reason": str(exc)})
+            return
+        await ack()
+        for entry in entries:
+            if entry.kind == "approval.refused":
+                await self._warn(
+                    meta.get("channel"),
+                    user,
+                    f"Your denial does not count: {entry.data.get('why')}.",
+                )
+        self.outbox.kick(value.run)
+
+    async def params_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        meta = json.loads(view["private_metadata"])
+        user = body["user"]["id"]
+        ref = parse_ref(meta["ref"])
+        runbook = await self.service.pinned_runbook(ref)
+        params, errors = submitted_params(runbook, view["state"]["values"])
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        try:
+            run_id, _ = await self.service.start(
+                ref, params, requester=user, channel=meta["channel"] or user
+            )
+        except UserError as exc:
+            first = next(iter(runbook.params), "")
+            await ack(response_action="errors", errors={f"param:{first}": str(exc)})
+            return
+        await ack()
+        self.outbox.kick(run_id)

@@ -1,0 +1,163 @@
+"""Post every ledger entry of a run into its Slack thread: in ledger order, exactly once.
+
+Each post is marked `sending` before the call and `sent` with its ts after. After a crash, a
+`sending` entry is looked up in the thread (every post starts with its `#seq` and short hash)
+before it is posted again, so a restart neither loses nor repeats a message. Rate limits and
+server errors are retried by slack_sdk's retry handlers, honouring Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.run_state import RunStatus
+from bot.ledger.chain import Entry
+from bot.ledger.checkpoints import make_checkpoint
+from bot.ledger.sqlite_store import utc_now
+from bot.ledger.store import LedgerStore
+from bot.run_service import LoadedRun, RunService
+from bot.slack.blocks import entry_blocks, entry_text, fit, root_message, step_card
+
+logger = logging.getLogger("runbook-bot.outbox")
+STEP_KINDS_WITH_CARDS = "step.presented"
+RETRY_DELAYS = (1, 2, 5, 10, 30)
+
+
+def marker(entry: Entry) -> str:
+    return f"`#{entry.seq}` `{entry.hash[:8]}`"
+
+
+@dataclass
+class Outbox:
+    store: LedgerStore
+    delivery: Any  # DeliveryStore
+    client: AsyncWebClient
+    service: RunService
+    on_posted: Callable[[int], Awaitable[None]] | None = None
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def kick(self, run_id: str) -> None:
+        """Deliver in the background; the caller (a Slack listener) has already acked."""
+        task = asyncio.create_task(self._deliver_with_retries(run_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the deliveries under way (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _deliver_with_retries(self, run_id: str) -> None:
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                await self.sync(run_id)
+                return
+            except Exception as exc:  # logged with traceback; delivery resumes on the next kick too
+                logger.exception("posting run %s to Slack failed", run_id, exc_info=exc)
+                if delay is None:
+                    return
+                await asyncio.sleep(delay)
+
+    async def resume_all(self) -> None:
+        """After a restart: finish posting every run that has a thread."""
+        for run in await self.store.runs():
+            if await self.delivery.thread(run["run_id"]) is not None:
+                self.kick(run["run_id"])
+
+    async def sync(self, run_id: str) -> None:
+        lock = self._locks.setdefault(run_id, asyncio.Lock())
+        async with lock:
+            loaded = await self.service.load(run_id)
+            thread = await self.delivery.thread(run_id)
+            if thread is None:
+                posted = await self.client.chat_postMessage(
+                    channel=loaded.state.channel,
+                    text=f"Run {run_id}: {loaded.runbook.title}",
+                    blocks=root_message(loaded.state, loaded.runbook.title),
+                )
+                thread = (str(posted["channel"]), str(posted["ts"]))
+                await self.delivery.set_thread(run_id, *thread)
+            channel, root_ts = thread
+            posts = await self.delivery.posts(run_id)
+            touched: set[str] = set()
+            presented: dict[str, Entry] = {}
+            for entry in await self.store.read(run_id=run_id):
+                if entry.kind == STEP_KINDS_WITH_CARDS:
+                    presented[str(entry.data["step"])] = entry
+                state = posts.get(entry.seq)
+                if state is not None and state[0] == "sent":
+                    continue
+                ts = await self._find(channel, root_ts, entry) if state is not None else None
+                if ts is None:
+                    await self.delivery.mark_sending(run_id, entry.seq)
+                    ts = await self._post(channel, root_ts, entry, loaded)
+                await self.delivery.mark_sent(run_id, entry.seq, ts)
+                step_id = entry.data.get("step")
+                if isinstance(step_id, str):
+                    if entry.kind == STEP_KINDS_WITH_CARDS:
+                        await self.delivery.set_card(run_id, step_id, ts)
+                    touched.add(step_id)
+                if self.on_posted is not None:
+                    await self.on_posted(1)
+            if touched:
+                await self._refresh(
+                    run_id, channel, root_ts, {s: presented[s] for s in touched if s in presented}
+                )
+
+    async def _post(self, channel: str, root_ts: str, entry: Entry, loaded: LoadedRun) -> str:
+        text = entry_text(entry)
+        blocks = entry_blocks(entry)
+        if entry.kind in ("run.completed", "run.aborted"):
+            size, head = await self.store.head()
+            checkpoint = make_checkpoint(size, head, utc_now(), None)
+            text += f"\nLedger checkpoint: {checkpoint.size} entries, head sha256:`{checkpoint.head_hash}`"
+            blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+        posted = await self.client.chat_postMessage(
+            channel=channel, thread_ts=root_ts, text=text, blocks=blocks
+        )
+        return str(posted["ts"])
+
+    async def _find(self, channel: str, root_ts: str, entry: Entry) -> str | None:
+        """A post that may have reached Slack before a crash: look for its marker."""
+        try:
+            replies = await self.client.conversations_replies(
+                channel=channel, ts=root_ts, limit=1000
+            )
+        except SlackApiError:
+            return None
+        messages: list[dict[str, Any]] = replies.get("messages", [])
+        for message in messages:
+            if str(message.get("text", "")).startswith(marker(entry)):
+                return str(message["ts"])
+        return None
+
+    async def _refresh(
+        self, run_id: str, channel: str, root_ts: str, steps: dict[str, Entry]
+    ) -> None:
+        """Redraw the cards that changed (buttons go once decided), and the root at the end."""
+        loaded = await self.service.load(run_id)
+        for step_id, entry in steps.items():
+            ts = await self.delivery.card(run_id, step_id)
+            if ts is None:
+                continue
+            card = step_card(loaded.state, loaded.state.step(step_id), loaded.runbook.step(step_id))
+            # The card is the thread message of its step.presented entry: keep that entry's line.
+            blocks = fit([*entry_blocks(entry), *card])
+            await self.client.chat_update(
+                channel=channel, ts=ts, text=entry_text(entry), blocks=blocks
+            )
+        if loaded.state.status is not RunStatus.ACTIVE:  # the Abort button goes
+            await self.client.chat_update(
+                channel=channel,
+                ts=root_ts,
+                text=f"Run {run_id}",
+                blocks=root_message(loaded.state, loaded.runbook.title),
+            )

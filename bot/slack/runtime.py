@@ -1,0 +1,62 @@
+"""Everything the Slack bot runs on, opened together and closed together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.catalog import HOOKS_DIR, load_roles
+from bot.config import Settings
+from bot.domain.runbook import RolesFile
+from bot.hooks.registry import load_registry
+from bot.ledger.open import open_store, sqlite_path
+from bot.ledger.store import LedgerStore
+from bot.run_service import RunService
+from bot.slack.app import build_app, web_client
+from bot.slack.delivery import DeliveryStore
+from bot.slack.listeners import Listeners
+from bot.slack.outbox import Outbox
+from bot.slack.roles import SlackRoles
+from bot.slack.web import build_web_app
+
+
+@dataclass
+class SlackRuntime:
+    store: LedgerStore
+    service: RunService
+    listeners: Listeners
+    outbox: Outbox
+    web_app: web.Application
+
+
+@asynccontextmanager
+async def slack_runtime(settings: Settings) -> AsyncIterator[SlackRuntime]:
+    assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None
+    client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    store = await open_store(settings)
+    delivery = await DeliveryStore.open(sqlite_path(settings.runbook_db_url))
+    try:
+        registry = await load_registry([settings.runbooks_dir / HOOKS_DIR])
+        roles = await load_roles(settings.runbooks_dir) if settings.runbooks_dir.is_dir() else None
+        resolver = SlackRoles(roles or RolesFile(), client)
+
+        async def post(channel: str, text: str) -> dict[str, str]:
+            response = await client.chat_postMessage(channel=channel, text=text)
+            return {"ts": str(response["ts"])}
+
+        service = RunService(store, registry, resolver, post=post)
+        outbox = Outbox(store, delivery, client, service)
+        listeners = Listeners(store, service, outbox, client)
+        app = build_app(
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            client=client,
+            listeners=listeners,
+        )
+        yield SlackRuntime(store, service, listeners, outbox, build_web_app(app))
+        await listeners.drain()
+    finally:
+        await delivery.close()
+        await store.close()
