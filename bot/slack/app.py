@@ -16,6 +16,9 @@ from bot.slack.listeners import Listeners
 from bot.slack.modals import PARAMS, REASON
 
 COMMAND = "/runbook"
+EVENTS = (
+    "app_home_opened",
+)  # keep manifest.yml's bot_events in step (tests/slack/test_manifest.py)
 
 
 def web_client(token: str, base_url: str) -> AsyncWebClient:
@@ -39,4 +42,5 @@ def build_app(*, signing_secret: str, client: AsyncWebClient, listeners: Listene
     app.action(re.compile(r"^runbook\.(step|approval|run)\.|^runbook\.start$"))(listeners.action)
     app.view(REASON)(listeners.reason)
     app.view(PARAMS)(listeners.params_submitted)
+    app.event("app_home_opened")(listeners.home)
     return app

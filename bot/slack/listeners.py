@@ -21,7 +21,9 @@ from bot.ledger.chain import Entry
 from bot.ledger.store import LedgerStore
 from bot.run_service import RunService
 from bot.slack.blocks import catalog_blocks, help_blocks
+from bot.slack.dedupe import SeenEvents
 from bot.slack.ids import ActionId, decode, decode_start
+from bot.slack.metrics import Metrics
 from bot.slack.modals import params_modal, reason_modal, submitted_params
 from bot.slack.outbox import Outbox
 from bot.slack.text import escape, truncate
@@ -36,7 +38,18 @@ class Listeners:
     service: RunService
     outbox: Outbox
     client: AsyncWebClient
+    metrics: Metrics = field(default_factory=Metrics)
+    seen_events: SeenEvents = field(default_factory=SeenEvents)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def _count(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            self.metrics.decisions.labels(entry.kind).inc()
+            if entry.kind in ("hook.succeeded", "hook.failed", "hook.timed_out"):
+                seconds = float(entry.data.get("duration_ms", 0)) / 1000
+                self.metrics.hook_seconds.labels(
+                    str(entry.data.get("hook", "?")), entry.kind.split(".")[1]
+                ).observe(seconds)
 
     def _later(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -194,6 +207,7 @@ class Listeners:
                 await ack()
                 return
             entries = await self._decide(action_id, str(action.get("value", "")), user)
+            self._count(entries)
         except UserError as exc:
             await ack()
             await self._warn(channel, user, str(exc))
@@ -236,8 +250,48 @@ class Listeners:
         raise UserError(f"The button {action_id!r} is not one this bot knows.")
 
     async def _complete(self, run_id: str, step: str, attempt: int) -> None:
-        await self.service.complete_hook(run_id, step, attempt)
+        self._count(await self.service.complete_hook(run_id, step, attempt))
         self.outbox.kick(run_id)
+
+    # ---- App Home ----------------------------------------------------------------------
+
+    async def home(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if not self.seen_events.first_time(str(body.get("event_id", ""))):
+            self.metrics.duplicate_events.inc()
+            return
+        user = str(event["user"])
+        versions, titles = await self._catalog("")
+        runs = await self.store.runs()
+        active = [r for r in runs if r["status"] == "active"]
+        recent = [r for r in reversed(runs) if r["status"] != "active"][:10]
+
+        def lines(rows: list[dict[str, Any]], empty: str) -> str:
+            return (
+                "\n".join(
+                    f"• `{r['run_id']}` {escape(r['runbook'])} in <#{escape(r['channel'])}>, {r['status']}, by <@{escape(r['requester'])}>"
+                    for r in rows
+                )
+                or empty
+            )
+
+        blocks = [
+            {"type": "header", "text": {"type": "plain_text", "text": "Runbooks"}},
+            *catalog_blocks(versions, titles)[:40],
+            {"type": "header", "text": {"type": "plain_text", "text": "Active runs"}},
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": truncate(lines(active, "None right now."), 2900),
+                },
+            },
+            {"type": "header", "text": {"type": "plain_text", "text": "Recent runs"}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": truncate(lines(recent, "None yet."), 2900)},
+            },
+        ]
+        await self.client.views_publish(user_id=user, view={"type": "home", "blocks": blocks})
 
     # ---- modals ------------------------------------------------------------------------
 

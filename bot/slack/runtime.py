@@ -18,6 +18,7 @@ from bot.run_service import RunService
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import DeliveryStore
 from bot.slack.listeners import Listeners
+from bot.slack.metrics import Metrics
 from bot.slack.outbox import Outbox
 from bot.slack.roles import SlackRoles
 from bot.slack.web import build_web_app
@@ -48,14 +49,21 @@ async def slack_runtime(settings: Settings) -> AsyncIterator[SlackRuntime]:
             return {"ts": str(response["ts"])}
 
         service = RunService(store, registry, resolver, post=post)
-        outbox = Outbox(store, delivery, client, service)
-        listeners = Listeners(store, service, outbox, client)
+        metrics = Metrics()
+
+        async def posted(count: int) -> None:
+            metrics.posted.inc(count)
+
+        outbox = Outbox(store, delivery, client, service, on_posted=posted)
+        listeners = Listeners(store, service, outbox, client, metrics)
         app = build_app(
             signing_secret=settings.slack_signing_secret.get_secret_value(),
             client=client,
             listeners=listeners,
         )
-        yield SlackRuntime(store, service, listeners, outbox, build_web_app(app))
+        yield SlackRuntime(
+            store, service, listeners, outbox, build_web_app(app, metrics, delivery.unsent)
+        )
         await listeners.drain()
     finally:
         await delivery.close()

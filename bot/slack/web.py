@@ -1,28 +1,61 @@
-"""The HTTP side: Slack's signed requests on /slack/events, and /healthz."""
+"""The HTTP side: Slack's signed requests on /slack/events, /healthz and /metrics."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.slack.metrics import Metrics
+
 EVENTS_PATH = "/slack/events"
 APP_KEY = web.AppKey("bolt", AsyncApp)
+METRICS_KEY = web.AppKey("metrics", Metrics)
+BACKLOG_KEY = web.AppKey("backlog", object)
+
+
+def _kind(body: str) -> str:
+    if body.startswith("payload="):
+        return "interaction"
+    return "command" if "command=" in body else "event"
 
 
 async def events(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     bolt_request = await to_bolt_request(request)
+    kind = _kind(bolt_request.raw_body)
+    metrics = request.app[METRICS_KEY]
+    metrics.requests.labels(kind).inc()
     bolt_response = await request.app[APP_KEY].async_dispatch(bolt_request)
+    metrics.ack_seconds.labels(kind).observe(time.perf_counter() - started)
     return await to_aiohttp_response(bolt_response)
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    backlog = request.app[BACKLOG_KEY]
+    metrics = request.app[METRICS_KEY]
+    assert callable(backlog)
+    metrics.backlog.set(await backlog())
+    body = generate_latest(metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-def build_web_app(app: AsyncApp) -> web.Application:
+def build_web_app(
+    app: AsyncApp, metrics: Metrics, backlog: Callable[[], Awaitable[int]]
+) -> web.Application:
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app[APP_KEY] = app
+    web_app[METRICS_KEY] = metrics
+    web_app[BACKLOG_KEY] = backlog
     web_app.router.add_post(EVENTS_PATH, events)
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", metrics_page)
     return web_app

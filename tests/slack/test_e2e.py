@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -36,7 +37,9 @@ class Bot:
         self, body: str, *, timestamp: int | None = None, signature: str | None = None
     ) -> tuple[int, str]:
         ts = str(int(time.time()) if timestamp is None else timestamp)
-        sig = signature or SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body) or ""
+        sig = (
+            signature or SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body) or ""
+        )
         headers = {
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": sig,
@@ -276,3 +279,52 @@ async def test_rate_limits_and_server_errors_lose_and_repeat_nothing(bot: Bot) -
     assert [m["text"].split(" ", 1)[0] for m in bot.fake.thread(root["ts"])] == [
         f"`#{e.seq}`" for e in entries
     ]
+
+
+async def post_event(bot: Bot, event_id: str, user: str) -> int:
+    body = json.dumps(
+        {
+            "token": "x",
+            "team_id": "T1",
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": 1,
+            "event": {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"},
+        }
+    )
+    ts = str(int(time.time()))
+    headers = {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)
+        or "",
+        "Content-Type": "application/json",
+    }
+    async with bot.session.post(bot.url, data=body.encode(), headers=headers) as response:
+        return response.status
+
+
+async def test_app_home_shows_the_catalog_and_runs_once_per_event(bot: Bot) -> None:
+    await bot.command("start customer-comms-outage product=Checkout")
+    assert await post_event(bot, "Ev1", SRE) == 200
+    assert await post_event(bot, "Ev1", SRE) == 200  # Slack's retry of the same delivery
+    for _ in range(100):
+        if bot.fake.count("views.publish"):
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
+    assert bot.fake.count("views.publish") == 1
+    [(_, args)] = [c for c in bot.fake.calls if c[0] == "views.publish"]
+    text = json.dumps(args["view"])
+    assert "runbook.start" in text and "customer-comms-outage" in text and "Active runs" in text
+
+
+async def test_metrics_count_requests_and_the_outbox(bot: Bot) -> None:
+    await bot.command("start customer-comms-outage product=Checkout")
+    async with bot.session.get(bot.url.replace("/slack/events", "/metrics")) as response:
+        text = await response.text()
+    assert 'runbook_slack_requests_total{kind="command"} 1.0' in text
+    assert "runbook_ack_seconds_bucket" in text and "runbook_outbox_backlog 0.0" in text
+    assert "runbook_outbox_posted_total 2.0" in text  # run.started and the first step.presented
+    async with bot.session.get(bot.url.replace("/slack/events", "/healthz")) as response:
+        assert await response.json() == {"ok": True}
