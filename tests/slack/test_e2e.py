@@ -17,8 +17,10 @@ from aiohttp import web
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
+from bot.catalog import load_roles
 from bot.config import Settings
 from bot.slack.runtime import SlackRuntime, slack_runtime
+from tests.conftest import EXAMPLES
 from tests.service_fixtures import publish_all
 from tests.slack.fake_slack import TOKEN, FakeSlack, running_fake
 
@@ -328,3 +330,58 @@ async def test_metrics_count_requests_and_the_outbox(bot: Bot) -> None:
     assert "runbook_outbox_posted_total 2.0" in text  # run.started and the first step.presented
     async with bot.session.get(bot.url.replace("/slack/events", "/healthz")) as response:
         assert await response.json() == {"ok": True}
+
+
+EXAMPLE_RUNS = {
+    "restart-service": "service=api env=production",
+    "disk-full-triage": "host=db1",
+    "database-failover": "cluster=orders",
+    "customer-comms-outage": "product=Checkout severity=critical",
+    "security-incident-intake": "case_id=SEC-7 reporter_contact=jane@example.org involves_personal_data=true",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_RUNS))
+async def test_every_example_runs_to_completion_through_slack(bot: Bot, name: str) -> None:
+    """Drive each shipped runbook only through the buttons Slack shows, approving as people
+    roles.yml allows (never the requester unless the guard allows it)."""
+    roles = await load_roles(EXAMPLES)
+    requester = SRE
+    started = await bot.command(f"start {name} {EXAMPLE_RUNS[name]}", user=requester)
+    run_id = started["text"].split("`")[1]
+    for _ in range(40):
+        loaded = await bot.runtime.service.load(run_id)
+        current = loaded.state.current
+        if current is None:
+            break
+        spec = loaded.runbook.step(current.id)
+        if current.status.value == "awaiting approval":
+            assert spec.guard is not None
+            people = [u for r in spec.guard.approvers for u in roles.roles[r].users]
+            eligible = [u for u in people if u != requester or spec.guard.allow_requester]
+            approvers = [a.actor for a in current.approvals]
+            who = next(u for u in eligible if u not in approvers)
+            await bot.click(
+                "runbook.approval.approve", bot.button("runbook.approval.approve", current.id), who
+            )
+        elif spec.kind.value == "hook":
+            await bot.click(
+                "runbook.step.run", bot.button("runbook.step.run", current.id), requester
+            )
+        elif spec.kind.value == "decision":
+            await bot.click(
+                "runbook.step.choose.0", bot.button("runbook.step.choose.0", current.id), requester
+            )
+        else:
+            await bot.click(
+                "runbook.step.done", bot.button("runbook.step.done", current.id), requester
+            )
+    state = (await bot.runtime.service.load(run_id)).state
+    assert state.status.value == "completed", [(s.id, s.status.value, s.error) for s in state.steps]
+    entries = await bot.runtime.store.read(run_id=run_id)
+    root = next(m for m in bot.fake.roots() if run_id in json.dumps(m["blocks"]))
+    assert [m["text"].split(" ", 1)[0] for m in bot.fake.thread(root["ts"])] == [
+        f"`#{e.seq}`" for e in entries
+    ]
+    assert "jane@example.org" not in json.dumps(bot.fake.calls)
+    assert (await bot.runtime.store.verify()).ok
