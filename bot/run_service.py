@@ -28,6 +28,7 @@ from bot.hooks.executor import DEFAULT_TIMEOUT_S, execute
 from bot.hooks.registry import Registry
 from bot.ledger.chain import Entry, NewEvent
 from bot.ledger.store import LedgerStore
+from bot.logs import log_context
 
 logger = logging.getLogger("runbook-bot.runs")
 ATTEMPTS = 4
@@ -302,11 +303,12 @@ class RunService:
             post=self.post,
         )
         args = rendered_args(loaded.state, step.with_, run_secrets)
-        task = asyncio.create_task(
-            execute(
-                spec, args, context, limit_s=step.timeout or DEFAULT_TIMEOUT_S, secrets=run_secrets
+        with log_context(run_id=run_id, step_id=step_id):  # the hook's own log lines name them too
+            logger.info("running hook %s, attempt %d", step.hook, attempt)
+            limit = step.timeout or DEFAULT_TIMEOUT_S
+            task = asyncio.create_task(
+                execute(spec, args, context, limit_s=limit, secrets=run_secrets)
             )
-        )
         self._hooks[(run_id, step_id)] = task
         try:
             outcome = await task

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
+from bot import logs
 from bot.cli import catalog_commands, drill, ledger_commands, serve
 from bot.config import Settings
 from bot.errors import UserError, report_unexpected
@@ -168,10 +169,8 @@ def load_settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     args = build_parser().parse_args(argv)
+    logs.configure(json_lines=args.command == "serve")  # serve logs JSON lines; commands, text
     stream = out or sys.stdout
     try:
         settings = load_settings(args)

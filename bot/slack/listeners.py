@@ -19,6 +19,7 @@ from bot.domain.versions import Ref, parse_ref
 from bot.errors import UserError, report_unexpected
 from bot.ledger.chain import Entry
 from bot.ledger.store import LedgerStore
+from bot.logs import log_context
 from bot.run_service import RunService
 from bot.slack.blocks import catalog_blocks, help_blocks
 from bot.slack.dedupe import SeenEvents
@@ -128,9 +129,16 @@ class Listeners:
                         if entries
                         else f"\nThere is no run `{run_id}`."
                     )
-                await ack(
-                    text=f"{':white_check_mark:' if verdict.ok else ':x:'} {verdict.summary()}{extra}"
+                answer = (
+                    f"{':white_check_mark:' if verdict.ok else ':x:'} {verdict.summary()}{extra}"
                 )
+                await ack(text=answer)
+                thread = await self.outbox.delivery.thread(run_id) if run_id else None
+                if thread is not None:  # the run's thread records who checked, and when
+                    text = f"<@{escape(user)}> ran `/runbook verify`: {answer}"
+                    await self.client.chat_postMessage(
+                        channel=thread[0], thread_ts=thread[1], text=text
+                    )
 
     async def _catalog(self, query: str) -> tuple[list[Any], dict[str, str]]:
         versions, titles = [], {}
@@ -206,7 +214,7 @@ class Listeners:
                 await self.client.views_open(trigger_id=body["trigger_id"], view=view)
                 await ack()
                 return
-            entries = await self._decide(action_id, str(action.get("value", "")), user)
+            entries = await self._decide_logged(action_id, str(action.get("value", "")), user)
             self._count(entries)
         except UserError as exc:
             await ack()
@@ -220,6 +228,16 @@ class Listeners:
                 )
         if entries:
             self.outbox.kick(entries[0].run_id or "")
+
+    async def _decide_logged(self, action_id: str, raw_value: str, user: str) -> list[Entry]:
+        try:
+            value = decode(raw_value)
+        except UserError:
+            logger.warning("refused a button with invalid data from %s (%s)", user, action_id)
+            raise
+        with log_context(run_id=value.run, step_id=value.step or None):
+            logger.info("%s pressed %s", user, action_id)
+            return await self._decide(action_id, raw_value, user)
 
     async def _decide(self, action_id: str, raw_value: str, user: str) -> list[Entry]:
         value = decode(raw_value)

@@ -385,3 +385,15 @@ async def test_every_example_runs_to_completion_through_slack(bot: Bot, name: st
     ]
     assert "jane@example.org" not in json.dumps(bot.fake.calls)
     assert (await bot.runtime.store.verify()).ok
+
+
+async def test_verify_answers_the_person_and_the_run_thread(bot: Bot) -> None:
+    started = await bot.command("start customer-comms-outage product=Checkout")
+    run_id = started["text"].split("`")[1]
+    answer = await bot.command(f"verify {run_id}", user=IC)
+    assert answer["text"].startswith(":white_check_mark: ledger intact:")
+    assert f"Run `{run_id}`: 2 entries in the chain" in answer["text"]
+    [root] = bot.fake.roots()
+    assert bot.fake.thread(root["ts"])[-1]["text"].startswith(
+        "<@U0IC00001> ran `/runbook verify`: :white_check_mark: ledger intact"
+    )
