@@ -20,6 +20,7 @@ from bot.ledger.export import describe
 from bot.ledger.store import LedgerStore
 from bot.run_service import RunService, roles_from_file
 from bot.slack.runtime import slack_runtime
+from bot.slack.socket_mode import run_socket_mode
 
 
 async def recover_runs(settings: Settings, store: LedgerStore, out: TextIO) -> None:
@@ -54,24 +55,34 @@ async def run_site(app: web.Application, host: str, port: int, banner: str, out:
         await runner.cleanup()
 
 
-async def serve_slack_http(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+async def serve_slack(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """HTTP mode on /slack/events; with SLACK_APP_TOKEN, Socket Mode (and /healthz, /metrics)."""
     async with slack_runtime(settings) as runtime:
         for entry in await runtime.service.recover():
             print(f"recovered {entry.run_id}: {describe(entry)}", file=out)
         await runtime.outbox.resume_all()
-        banner = f"runbook-bot: Slack over HTTP on http://{args.host}:{args.port}/slack/events  (Ctrl-C to stop)"
-        await run_site(runtime.web_app, args.host, args.port, banner, out)
+        address = f"http://{args.host}:{args.port}"
+        if settings.slack_app_token is None:
+            banner = f"runbook-bot: Slack over HTTP on {address}/slack/events  (Ctrl-C to stop)"
+            await run_site(runtime.web_app, args.host, args.port, banner, out)
+            return 0
+        stop = asyncio.Event()
+        app_token = settings.slack_app_token.get_secret_value()
+        socket = asyncio.create_task(
+            run_socket_mode(runtime.app, app_token=app_token, client=runtime.client, stop=stop)
+        )
+        try:
+            banner = f"runbook-bot: Slack over Socket Mode; health and metrics on {address}/healthz"
+            await run_site(runtime.web_app, args.host, args.port, banner, out)
+        finally:
+            stop.set()
+            await socket
     return 0
 
 
 async def serve(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if settings.has_slack_credentials:
-        if settings.slack_app_token is not None:
-            raise UserError(
-                "Socket Mode (SLACK_APP_TOKEN is set) is not available in this version yet; "
-                "unset SLACK_APP_TOKEN to serve Slack over HTTP on /slack/events."
-            )
-        return await serve_slack_http(args, settings, out)
+        return await serve_slack(args, settings, out)
     async with opened_store(settings) as store:
         await recover_runs(settings, store, out)
         banner = f"runbook-bot console: http://{args.host}:{args.port}/  (Ctrl-C to stop)"

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.catalog import HOOKS_DIR, load_roles
 from bot.config import Settings
@@ -26,6 +28,8 @@ from bot.slack.web import build_web_app
 
 @dataclass
 class SlackRuntime:
+    app: AsyncApp
+    client: AsyncWebClient
     store: LedgerStore
     service: RunService
     listeners: Listeners
@@ -61,9 +65,8 @@ async def slack_runtime(settings: Settings) -> AsyncIterator[SlackRuntime]:
             client=client,
             listeners=listeners,
         )
-        yield SlackRuntime(
-            store, service, listeners, outbox, build_web_app(app, metrics, delivery.unsent)
-        )
+        web_app = build_web_app(app, metrics, delivery.unsent)
+        yield SlackRuntime(app, client, store, service, listeners, outbox, web_app)
         await listeners.drain()
     finally:
         await delivery.close()

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
 
 
 @dataclass
@@ -25,6 +26,9 @@ class FakeSlack:
     faults: dict[str, list[int]] = field(default_factory=dict)  # method -> statuses to answer next
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     url: str = ""
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    connections: int = 0
+    replies: list[dict[str, Any]] = field(default_factory=list)
 
     def fail_next(self, method: str, *statuses: int) -> None:
         self.faults.setdefault(method, []).extend(statuses)
@@ -40,7 +44,8 @@ class FakeSlack:
 
     async def handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+        token = APP_TOKEN if method == "apps.connections.open" else TOKEN
+        if request.headers.get("Authorization") != f"Bearer {token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         args: dict[str, Any] = dict(request.query)
         if request.can_read_body:
@@ -61,6 +66,11 @@ class FakeSlack:
         return web.json_response(self.answer(method, args))
 
     def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            return {
+                "ok": True,
+                "url": self.url.replace("http://", "ws://").replace("/api/", "/socket"),
+            }
         if method == "auth.test":
             return {
                 "ok": True,
@@ -116,12 +126,34 @@ class FakeSlack:
             return {"ok": True, "users": self.groups.get(args.get("usergroup", ""), [])}
         return {"ok": False, "error": "unknown_method"}
 
+    async def socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: say hello, deliver envelopes the test sends, collect the bot's acks."""
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self.connections += 1
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"}})
+        async for message in ws:
+            if message.type == web.WSMsgType.TEXT:
+                self.replies.append(json.loads(message.data))
+        return ws
+
+    async def deliver(self, envelope: dict[str, Any]) -> None:
+        live = [ws for ws in self.sockets if not ws.closed]
+        await live[-1].send_json(envelope)
+
+    async def drop_connections(self) -> None:
+        for ws in self.sockets:
+            if not ws.closed:
+                await ws.close()
+
 
 @asynccontextmanager
 async def running_fake() -> AsyncIterator[FakeSlack]:
     fake = FakeSlack()
     app = web.Application()
     app.router.add_route("*", "/api/{method}", fake.handle)
+    app.router.add_get("/socket", fake.socket)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -28,23 +28,22 @@ def manifest() -> dict:  # type: ignore[type-arg]
 
 
 def methods_called() -> set[str]:
-    """Every `client.<method>(` call in bot/ (the outbox, listeners, roles and runtime)."""
+    """Every Web API call, `client.<method>(` or `self.client.<method>(`, in bot/."""
     found = set()
     for path in (REPO / "bot").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Attribute)
-                and node.value.attr == "client"
-            ):
-                found.add(node.attr)
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id == "client"
-            ):
-                found.add(node.attr)
-    return {m for m in found if "_" in m and not m.startswith("_") and m != "retry_handlers"}
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            owner = node.func.value
+            web_client = (isinstance(owner, ast.Name) and owner.id == "client") or (
+                isinstance(owner, ast.Attribute)
+                and owner.attr == "client"
+                and isinstance(owner.value, ast.Name)
+                and owner.value.id == "self"
+            )
+            if web_client:
+                found.add(node.func.attr)
+    return found
 
 
 def test_slash_command_events_and_urls_match_the_app() -> None:
