@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets as token
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from bot.ledger.store import LedgerStore
 from bot.logs import log_context
 
 logger = logging.getLogger("runbook-bot.runs")
-ATTEMPTS = 4
+ATTEMPTS = 12
 RoleResolver = Callable[[str], Awaitable[set[str]]]
 Poster = Callable[[str, str], Awaitable[Any]]
 
@@ -116,7 +117,7 @@ class RunService:
         self, run_id: str, command: Callable[[LoadedRun, Context], list[Pending]]
     ) -> list[Entry]:
         """Fold, decide, append on the version we decided from; on a race, decide again."""
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             loaded = await self.load(run_id)
             pending = command(loaded, self.context(loaded))
             if not pending:
@@ -124,7 +125,10 @@ class RunService:
             try:
                 entries = await self._append(run_id, loaded.state.version, pending)
             except ConflictError:
-                continue  # someone decided first; the fresh state may now refuse this command
+                # Someone decided first; the fresh state may now refuse this command. A little
+                # jitter keeps a crowd of identical clicks from colliding again in lockstep.
+                await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+                continue
             return [*entries, *await self._plan(run_id, entries)]
         raise UserError(f"Run {run_id} is too busy right now; try again.")
 

@@ -228,3 +228,20 @@ async def test_approvers_see_a_dry_run_plan_before_approving(published: tuple[Pa
         assert not (
             published[0].parent / "demo" / "services" / "api.state"
         ).exists()  # nothing was done
+
+
+async def test_a_crowd_of_identical_approvals_is_recorded_not_dropped(
+    published: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Every approval attempt ends as one grant or a recorded refusal; none is lost as 'busy'."""
+    db, runbooks_dir = published
+    async with service(db, runbooks_dir) as first, service(db, runbooks_dir) as second:
+        run_id, _ = await first.start(
+            Ref("guarded-work"), {"marker": str(tmp_path / "m")}, requester=SRE, channel="C1"
+        )
+        results = await asyncio.gather(
+            *((first, second)[i % 2].approve(run_id, "work", actor=IC) for i in range(20))
+        )
+        kinds_seen = [e.kind for result in results for e in result]
+        assert kinds_seen.count("approval.granted") == 1
+        assert kinds_seen.count("approval.refused") == 19
