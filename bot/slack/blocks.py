@@ -14,8 +14,9 @@ from bot.domain.runbook import Step, StepKind
 from bot.domain.versions import VersionInfo
 from bot.ledger.chain import Entry
 from bot.ledger.export import describe
+from bot.slack import messages
 from bot.slack.ids import ActionId, ButtonValue, StartValue
-from bot.slack.text import escape, truncate
+from bot.slack.text import escape, render, truncate
 
 Block = dict[str, Any]
 MAX_BLOCKS = 50
@@ -72,13 +73,17 @@ def _value(state: RunState, step: StepState | None = None, **extra: Any) -> str:
 
 def root_message(state: RunState, title: str) -> list[Block]:
     """The run's first message in the channel; its thread is the transcript."""
-    params = ", ".join(f"`{escape(k)}={escape(v)}`" for k, v in state.params.items()) or "none"
-    lines = [
-        f"*{escape(title)}*",
-        f"Runbook `{escape(state.runbook)}@{state.number}` · sha256:`{state.sha256[:12]}` · run `{state.run_id}`",
-        f"Started by <@{escape(state.requester)}> · params: {params}",
-    ]
-    blocks = [_section("\n".join(lines)), _context(f"Status: *{state.status.value}*")]
+    text = render(
+        messages.ROOT,
+        title=title,
+        runbook=state.runbook,
+        number=state.number,
+        short_hash=state.sha256[:12],
+        run_id=state.run_id,
+        requester=state.requester,
+        params=state.params,
+    )
+    blocks = [_section(text), _context(f"Status: *{state.status.value}*")]
     if state.status is RunStatus.ACTIVE:
         blocks.append(
             {
@@ -94,20 +99,20 @@ def step_card(state: RunState, step: StepState, spec: Step) -> list[Block]:
     number = state.index(step.id) + 1
     kind = f"hook `{spec.hook}`" if spec.hook else spec.kind.value
     blocks = [
-        _section(
-            f"*{number}. {escape(step.title)}*" + (f"\n{escape(step.text)}" if step.text else "")
-        )
+        _section(render(messages.STEP_HEADER, number=number, title=step.title, text=step.text))
     ]
     details = [f"Step `{escape(step.id)}` · {kind} · *{step.status.value}*"]
     if step.args:
         details.append(f"with `{escape(truncate(json.dumps(step.args, sort_keys=True), 500))}`")
     blocks.append(_context(" · ".join(details)))
     if spec.guard is not None:
-        approved = ", ".join(f"<@{escape(a.actor)}>" for a in step.approvals) or "nobody yet"
-        requester_rule = "" if spec.guard.allow_requester else " · not the requester"
-        guard = (
-            f":lock: Needs {spec.guard.quorum} approval(s) from {', '.join(escape(r) for r in spec.guard.approvers)}"
-            f"{requester_rule} · approved by {approved} · approvals last {spec.guard.expires // 60} min"
+        guard = render(
+            messages.GUARD,
+            quorum=spec.guard.quorum,
+            roles=spec.guard.approvers,
+            allow_requester=spec.guard.allow_requester,
+            approvers=[a.actor for a in step.approvals],
+            minutes=spec.guard.expires // 60,
         )
         blocks.append(_context(guard))
         if step.plan is not None:
@@ -124,10 +129,14 @@ def step_card(state: RunState, step: StepState, spec: Step) -> list[Block]:
         blocks.append(_section(f":warning: {escape(step.error)}"))
     if step.status in (StepStatus.DONE, StepStatus.SKIPPED) and step.by:
         when = step.at.strftime("%Y-%m-%d %H:%M UTC") if step.at else ""
-        note = f": {escape(step.note)}" if step.note else ""
-        blocks.append(
-            _context(f"{step.status.value.capitalize()} by <@{escape(step.by)}> at {when}{note}")
+        decided = render(
+            messages.DECIDED,
+            status=step.status.value.capitalize(),
+            by=step.by,
+            when=when,
+            note=step.note,
         )
+        blocks.append(_context(decided))
     elements = (
         _buttons(state, step, spec)
         if state.status is RunStatus.ACTIVE and state.current and state.current.id == step.id
@@ -165,7 +174,13 @@ def _buttons(state: RunState, step: StepState, spec: Step) -> list[dict[str, Any
 
 def entry_text(entry: Entry) -> str:
     """One ledger entry as a thread reply: sequence number, short hash, plain words."""
-    return f"`#{entry.seq}` `{entry.hash[:8]}` <@{escape(entry.actor)}> {escape(describe(entry))}"
+    return render(
+        messages.ENTRY,
+        seq=entry.seq,
+        short_hash=entry.hash[:8],
+        actor=entry.actor,
+        what=describe(entry),
+    )
 
 
 def entry_blocks(entry: Entry) -> list[Block]:

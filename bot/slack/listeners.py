@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import catalog_service
@@ -271,6 +272,20 @@ class Listeners:
         self._count(await self.service.complete_hook(run_id, step, attempt))
         self.outbox.kick(run_id)
 
+    async def _channels_of(self, user: str) -> set[str]:
+        """Channels the user is in; on an API error, none (they still see runs they started)."""
+        try:
+            response = await self.client.users_conversations(
+                user=user, types="public_channel,private_channel", limit=1000
+            )
+        except SlackApiError:
+            logger.warning(
+                "users.conversations failed for %s; App Home shows only their own runs", user
+            )
+            return set()
+        listed: list[dict[str, Any]] = response.get("channels", [])
+        return {str(c["id"]) for c in listed}
+
     # ---- App Home ----------------------------------------------------------------------
 
     async def home(self, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -280,7 +295,12 @@ class Listeners:
         user = str(event["user"])
         versions, titles = await self._catalog("")
         runs = await self.store.runs()
-        active = [r for r in runs if r["status"] == "active"]
+        channels = await self._channels_of(user)
+        active = [
+            r
+            for r in runs
+            if r["status"] == "active" and (r["channel"] in channels or r["requester"] == user)
+        ]
         recent = [r for r in reversed(runs) if r["status"] != "active"][:10]
 
         def lines(rows: list[dict[str, Any]], empty: str) -> str:

@@ -23,6 +23,7 @@ class FakeSlack:
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
     views: list[dict[str, Any]] = field(default_factory=list)
     groups: dict[str, list[str]] = field(default_factory=dict)
+    memberships: dict[str, list[str]] = field(default_factory=dict)  # user -> channels
     faults: dict[str, list[int]] = field(default_factory=dict)  # method -> statuses to answer next
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     url: str = ""
@@ -121,6 +122,11 @@ class FakeSlack:
                     for m in self.messages
                     if m["ts"] == args["ts"] or m.get("thread_ts") == args["ts"]
                 ],
+            }
+        if method == "users.conversations":
+            return {
+                "ok": True,
+                "channels": [{"id": c} for c in self.memberships.get(args.get("user", ""), [])],
             }
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.groups.get(args.get("usergroup", ""), [])}

@@ -19,6 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.catalog import load_roles
 from bot.config import Settings
+from bot.domain.versions import Ref
 from bot.slack.runtime import SlackRuntime, slack_runtime
 from tests.conftest import EXAMPLES
 from tests.service_fixtures import publish_all
@@ -307,7 +308,11 @@ async def post_event(bot: Bot, event_id: str, user: str) -> int:
 
 
 async def test_app_home_shows_the_catalog_and_runs_once_per_event(bot: Bot) -> None:
+    bot.fake.memberships[SRE] = [CHANNEL]
     await bot.command("start customer-comms-outage product=Checkout")
+    elsewhere, _ = await bot.runtime.service.start(
+        Ref("disk-full-triage"), {"host": "db9"}, requester=IC, channel="C0ELSEWHERE"
+    )
     assert await post_event(bot, "Ev1", SRE) == 200
     assert await post_event(bot, "Ev1", SRE) == 200  # Slack's retry of the same delivery
     for _ in range(100):
@@ -318,7 +323,9 @@ async def test_app_home_shows_the_catalog_and_runs_once_per_event(bot: Bot) -> N
     assert bot.fake.count("views.publish") == 1
     [(_, args)] = [c for c in bot.fake.calls if c[0] == "views.publish"]
     text = json.dumps(args["view"])
-    assert "runbook.start" in text and "customer-comms-outage" in text and "Active runs" in text
+    assert "runbook.start" in text and "Active runs" in text
+    active = text.split("Active runs")[1].split("Recent runs")[0]
+    assert "customer-comms-outage" in active and elsewhere not in active  # only the user's channels
 
 
 async def test_metrics_count_requests_and_the_outbox(bot: Bot) -> None:

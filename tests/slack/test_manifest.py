@@ -20,6 +20,7 @@ SCOPES_BY_METHOD = {
     "usergroups_users_list": "usergroups:read",
     "views_open": None,
     "views_publish": None,
+    "users_conversations": "channels:read",
 }
 
 
