@@ -8,7 +8,7 @@ import asyncio
 import logging
 import random
 import secrets as token
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +65,10 @@ class RunService:
     resolve_roles: RoleResolver
     clock: Callable[[], datetime] = utc_now
     post: Poster | None = None
+    # Where slow follow-up work (dry-run plans) goes so a Slack ack never waits for it; None runs
+    # it inline (the terminal drill, tests). `on_change` hears of entries appended that way.
+    defer: Callable[[Coroutine[Any, Any, None]], None] | None = None
+    on_change: Callable[[str], None] | None = None
     _secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     _runbooks: dict[str, Runbook] = field(default_factory=dict)  # by sha256: versions never change
     _hooks: dict[tuple[str, str], asyncio.Task[hc.HookOutcome]] = field(default_factory=dict)
@@ -129,8 +133,20 @@ class RunService:
                 # jitter keeps a crowd of identical clicks from colliding again in lockstep.
                 await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
                 continue
-            return [*entries, *await self._plan(run_id, entries)]
+            return [*entries, *await self._follow_up(run_id, entries)]
         raise UserError(f"Run {run_id} is too busy right now; try again.")
+
+    async def _follow_up(self, run_id: str, entries: list[Entry]) -> list[Entry]:
+        """Dry-run plans, inline or deferred past the caller's acknowledgement."""
+        if self.defer is None:
+            return await self._plan(run_id, entries)
+
+        async def later() -> None:
+            if await self._plan(run_id, entries) and self.on_change is not None:
+                self.on_change(run_id)
+
+        self.defer(later())
+        return []
 
     async def _plan(self, run_id: str, entries: list[Entry]) -> list[Entry]:
         """When a guarded hook step starts waiting for approval, ask the hook for a dry-run
@@ -179,7 +195,7 @@ class RunService:
             except ConflictError:
                 continue  # the random id was taken
             self._secrets[run_id] = secret_values
-            return run_id, [*entries, *await self._plan(run_id, entries)]
+            return run_id, [*entries, *await self._follow_up(run_id, entries)]
         raise UserError("Could not allocate a run id; try again.")
 
     async def done(self, run_id: str, step: str, *, actor: str, note: str = "") -> list[Entry]:

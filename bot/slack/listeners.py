@@ -53,7 +53,7 @@ class Listeners:
                     str(entry.data.get("hook", "?")), entry.kind.split(".")[1]
                 ).observe(seconds)
 
-    def _later(self, coro: Any) -> None:
+    def later(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -257,7 +257,7 @@ class Listeners:
         if action_id == ActionId.STEP_RUN.value:
             started = await self.service.begin_hook(value.run, step, actor=user)
             if started:
-                self._later(self._complete(value.run, step, int(started[0].data["attempt"])))
+                self.later(self._complete(value.run, step, int(started[0].data["attempt"])))
             return started
         if action_id.startswith(ActionId.CHOOSE.value):
             choices = loaded.runbook.step(step).choices or []

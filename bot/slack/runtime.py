@@ -60,6 +60,8 @@ async def slack_runtime(settings: Settings) -> AsyncIterator[SlackRuntime]:
 
         outbox = Outbox(store, delivery, client, service, on_posted=posted)
         listeners = Listeners(store, service, outbox, client, metrics)
+        service.defer = listeners.later  # dry-run plans run after the ack, never before it
+        service.on_change = outbox.kick
         app = build_app(
             signing_secret=settings.slack_signing_secret.get_secret_value(),
             client=client,

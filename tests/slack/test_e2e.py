@@ -221,6 +221,7 @@ async def test_a_guarded_run_through_slack(bot: Bot) -> None:
     markers = [m["text"].split(" ", 2)[:2] for m in thread]
     assert markers == [[f"`#{e.seq}`", f"`{e.hash[:8]}`"] for e in entries]
     assert "Ledger checkpoint:" in thread[-1]["text"]
+    assert any("Plan for 'restart'" in m["text"] for m in thread)  # computed after the ack
     # Decided cards lost their buttons; the run's root lost its Abort button.
     for message in bot.fake.messages:
         assert all(b.get("type") != "actions" for b in message.get("blocks") or []), message["text"]
