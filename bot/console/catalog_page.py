@@ -1,4 +1,4 @@
-"""An aiohttp app that shows the catalog and the ledger's state in a browser."""
+"""/catalog: the runbooks on disk against what is published, and whether the ledger verifies."""
 
 from __future__ import annotations
 
@@ -65,15 +65,8 @@ async def index(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html")
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
-
-
-def build_console_app(settings: Settings, store: LedgerStore) -> web.Application:
-    app = web.Application()
+def add_catalog_page(app: web.Application, settings: Settings, store: LedgerStore) -> None:
     app[SETTINGS_KEY] = settings
     app[STORE_KEY] = store
-    app[PAGE_KEY] = files("bot.console").joinpath("page.html").read_text(encoding="utf-8")
-    app.router.add_get("/", index)
-    app.router.add_get("/healthz", healthz)
-    return app
+    app[PAGE_KEY] = files("bot.console").joinpath("catalog.html").read_text(encoding="utf-8")
+    app.router.add_get("/catalog", index)

@@ -1,0 +1,618 @@
+"""The emulator as a server: Slack's Web API on /api/{method} (and Socket Mode on /socket), and a
+driver that sends the bot what Slack sends, signed with the signing secret."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+
+from bot.emulator import payloads
+from bot.emulator.faults import Fault, FaultKind, Faults
+from bot.emulator.web_api import call
+from bot.emulator.workspace import BOT_USER, Channel, Message, View, Workspace, write_whole
+
+logger = logging.getLogger("runbook-bot.emulator")
+COMMAND = "/runbook"
+SAVE_EVERY = 0.25  # seconds between writes of the workspace file, at most
+
+
+class EmulatorError(Exception):
+    """What a person could not have done in Slack (clicking a button that is not shown)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The bot's HTTP answer to something the emulator delivered."""
+
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def text(self) -> str:
+        return str(self.body.get("text", ""))
+
+
+@dataclass
+class Emulator:
+    workspace: Workspace
+    token: str
+    signing_secret: str
+    app_token: str | None = None
+    bot_url: str = ""  # where Slack POSTs: the bot's /slack/events
+    base_url: str = ""  # this server, once it listens
+    state_file: Path | None = None
+    faults: Faults = field(default_factory=Faults)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    connections: int = 0
+    replies: list[dict[str, Any]] = field(default_factory=list)
+    _waiting: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    _responses: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _session: aiohttp.ClientSession | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/"
+
+    def count(self, method: str) -> int:
+        return sum(1 for name, _ in self.calls if name == method)
+
+    def fail_next(self, method: str, kind: FaultKind | str, count: int = 1, **how: Any) -> None:
+        """The next `count` calls of `method` answer 429, 500, slowly or with ok: false."""
+        self.faults.next_calls(method, Fault(FaultKind(kind), **how), count)
+
+    # ---- the Web API ----------------------------------------------------------------------
+
+    async def api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                args.update(await request.json())
+            else:
+                args.update(dict(await request.post()))
+        auth = request.headers.get("Authorization", "")
+        token = (
+            auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.pop("token", "")
+        )
+        if not token:
+            return web.json_response({"ok": False, "error": "not_authed"})
+        expected = self.app_token if method == "apps.connections.open" else self.token
+        if token != expected:
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        self.calls.append((method, args))
+        fault = self.faults.take(method)
+        if fault is not None:
+            if fault.kind is FaultKind.RATE_LIMITED:
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(fault.retry_after)},
+                )
+            if fault.kind is FaultKind.SERVER_ERROR:
+                return web.Response(status=500, text="Internal Server Error")
+            if fault.kind is FaultKind.ERROR:
+                return web.json_response({"ok": False, "error": fault.error})
+            await asyncio.sleep(fault.delay)
+        if method == "apps.connections.open":
+            socket = self.base_url.replace("http://", "ws://") + "/socket"
+            return web.json_response({"ok": True, "url": socket})
+        return web.json_response(call(self.workspace, method, args))
+
+    # ---- Socket Mode ----------------------------------------------------------------------
+
+    async def socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Say hello, deliver envelopes, and match the bot's acks to what is waiting for them."""
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self.connections += 1
+        self.sockets.append(ws)
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "debug_info": {"host": "emulator"}}
+        )
+        async for message in ws:
+            if message.type == web.WSMsgType.TEXT:
+                reply = json.loads(message.data)
+                self.replies.append(reply)
+                waiting = self._waiting.pop(str(reply.get("envelope_id")), None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(reply.get("payload") or {})
+        return ws
+
+    def _live_socket(self) -> web.WebSocketResponse | None:
+        return next((ws for ws in reversed(self.sockets) if not ws.closed), None)
+
+    async def deliver(self, envelope: dict[str, Any]) -> None:
+        """Send a raw Socket Mode envelope on the newest live connection."""
+        socket = self._live_socket()
+        if socket is None:
+            raise EmulatorError("the bot has no Socket Mode connection open")
+        await socket.send_json(envelope)
+
+    async def drop_connections(self) -> None:
+        for ws in self.sockets:
+            if not ws.closed:
+                await ws.close()
+
+    # ---- delivering to the bot --------------------------------------------------------------
+
+    def signed_headers(self, body: str, content_type: str) -> dict[str, str]:
+        timestamp = str(int(time.time()))
+        signature = SignatureVerifier(self.signing_secret).generate_signature(
+            timestamp=timestamp, body=body
+        )
+        return {
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": signature or "",
+            "Content-Type": content_type,
+        }
+
+    async def _send(self, kind: str, payload: dict[str, Any]) -> Answer:
+        """Over Socket Mode when the bot holds a connection, else a signed POST, as Slack does."""
+        socket = self._live_socket()
+        if socket is not None:
+            envelope_id = secrets.token_hex(8)
+            waiting: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self._waiting[envelope_id] = waiting
+            await socket.send_json(
+                {
+                    "envelope_id": envelope_id,
+                    "type": kind,
+                    "payload": payload,
+                    "accepts_response_payload": kind != "events_api",
+                    "retry_attempt": 0,
+                    "retry_reason": "",
+                }
+            )
+            try:
+                return Answer(200, await asyncio.wait_for(waiting, 3.0))
+            except TimeoutError:
+                self._waiting.pop(envelope_id, None)
+                return Answer(504, {"text": "The bot did not acknowledge within 3 seconds."})
+        if kind == "slash_commands":
+            body, content_type = urlencode(payload), "application/x-www-form-urlencoded"
+        elif kind == "interactive":
+            body = urlencode({"payload": json.dumps(payload)})
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            body, content_type = json.dumps(payload), "application/json"
+        return await self.post_signed(body, self.signed_headers(body, content_type))
+
+    async def post_signed(self, body: str, headers: dict[str, str]) -> Answer:
+        """POST a body to the bot as is (tests forge and replay through this)."""
+        if not self.bot_url:
+            raise EmulatorError("no bot is connected to the emulator")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            async with self._session.post(
+                self.bot_url,
+                data=body.encode(),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=3),
+            ) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return Answer(504, {"text": f"The bot did not answer within 3 seconds ({exc!r})."})
+        if text.startswith("{"):
+            return Answer(status, json.loads(text))
+        return Answer(status, {"text": text} if text else {})
+
+    def _user(self, user_id: str) -> Any:
+        user = self.workspace.users.get(user_id)
+        if user is None or user.is_bot:
+            raise EmulatorError(f"there is no person {user_id!r} in this workspace")
+        return user
+
+    def _response_url(self, user: str, channel: str, ts: str | None = None) -> str:
+        token = secrets.token_hex(8)
+        self._responses[token] = (user, channel, ts)
+        return f"{self.base_url}/emulator/respond/{token}"
+
+    def _ephemeral(self, user: str, channel: str, body: dict[str, Any]) -> None:
+        if not body.get("text") and not body.get("blocks"):
+            return
+        message = Message(
+            ts=self.workspace.next_ts(),
+            channel=channel,
+            user=BOT_USER,
+            text=str(body.get("text", "")),
+            blocks=body.get("blocks"),
+            ephemeral_for=user,
+        )
+        self.workspace.ephemerals.append(message)
+        self.workspace.touch()
+
+    async def slash(self, user_id: str, channel_id: str, text: str) -> Answer:
+        """`/runbook TEXT` typed by a person in a channel; the ack is shown only to them."""
+        user = self._user(user_id)
+        channel = self.workspace.channel(channel_id)
+        if channel is None or user.id not in channel.members:
+            raise EmulatorError(f"{user.name} is not in channel {channel_id!r}")
+        payload = payloads.slash_command(
+            self.workspace,
+            user,
+            channel,
+            text,
+            command=COMMAND,
+            trigger_id=self.workspace.issue_trigger(user.id, channel.id),
+            response_url=self._response_url(user.id, channel.id),
+        )
+        answer = await self._send("slash_commands", payload)
+        if answer.status == 200:
+            self._respond(user.id, channel.id, None, answer.body)
+        else:
+            self._ephemeral(
+                user.id,
+                channel.id,
+                {"text": f'/runbook failed with the error "dispatch_failed" ({answer.status})'},
+            )
+        return answer
+
+    def _respond(self, user: str, channel: str, ts: str | None, body: dict[str, Any]) -> None:
+        if body.get("response_type") == "in_channel":
+            self.workspace.messages.append(
+                Message(
+                    ts=self.workspace.next_ts(),
+                    channel=channel,
+                    user=BOT_USER,
+                    text=str(body.get("text", "")),
+                    blocks=body.get("blocks"),
+                )
+            )
+            self.workspace.touch()
+        else:
+            self._ephemeral(user, channel, body)
+
+    async def respond(self, request: web.Request) -> web.Response:
+        """A response_url: messages the bot sends back to whoever invoked it."""
+        target = self._responses.get(request.match_info["token"])
+        if target is None:
+            return web.json_response({"ok": False, "error": "expired_url"}, status=404)
+        user, channel, ts = target
+        body = await request.json()
+        original = self.workspace.message(channel, ts) if ts else None
+        if original is not None and body.get("delete_original"):
+            self.workspace.messages.remove(original)
+            self.workspace.touch()
+        elif original is not None and body.get("replace_original"):
+            original.text = str(body.get("text", original.text))
+            original.blocks = body.get("blocks", original.blocks)
+            original.edited = True
+            self.workspace.touch()
+        else:
+            self._respond(user, channel, ts, body)
+        return web.json_response({"ok": True})
+
+    @staticmethod
+    def find_element(
+        blocks: list[dict[str, Any]] | None, action_id: str, block_id: str | None = None
+    ) -> tuple[dict[str, Any], str] | None:
+        for block in blocks or []:
+            if block_id is not None and block.get("block_id") != block_id:
+                continue
+            elements = list(block.get("elements", [])) if block.get("type") == "actions" else []
+            if "accessory" in block:
+                elements.append(block["accessory"])
+            for element in elements:
+                if element.get("action_id") == action_id:
+                    return element, str(block.get("block_id", ""))
+        return None
+
+    async def click(
+        self,
+        user_id: str,
+        channel_id: str,
+        ts: str,
+        action_id: str,
+        *,
+        block_id: str | None = None,
+        option: str | None = None,
+        value: str | None = None,
+    ) -> Answer:
+        """A person presses a button (or picks `option` in a select) shown on a message.
+        `value` replaces the button's value, as a tampering client would."""
+        user = self._user(user_id)
+        channel = self.workspace.channel(channel_id)
+        message = self.workspace.message(channel_id, ts) or next(
+            (m for m in self.workspace.ephemerals if m.ts == ts and m.ephemeral_for == user_id),
+            None,
+        )
+        if channel is None or message is None:
+            raise EmulatorError(f"there is no message {ts} in {channel_id}")
+        found = self.find_element(message.blocks, action_id, block_id)
+        if found is None:
+            raise EmulatorError(f"the message shows no {action_id!r} control")
+        element, found_block = found
+        if value is not None:
+            element = {**element, "value": value}
+        payload = payloads.block_actions(
+            self.workspace,
+            user,
+            element,
+            found_block,
+            trigger_id=self.workspace.issue_trigger(user.id, channel.id),
+            response_url=self._response_url(user.id, channel.id, message.ts),
+            message=message,
+            channel=channel,
+            selected=self._option(element, option),
+        )
+        return await self._send("interactive", payload)
+
+    @staticmethod
+    def _option(element: dict[str, Any], option: str | None) -> dict[str, Any] | None:
+        if option is None:
+            return None
+        for candidate in element.get("options", []):
+            if candidate.get("value") == option:
+                return dict(candidate)
+        raise EmulatorError(f"the select offers no option {option!r}")
+
+    def _view(self, user_id: str, view_id: str) -> View:
+        view = self.workspace.views.get(view_id)
+        if view is None or view.user != user_id:
+            raise EmulatorError(f"{user_id} has no view {view_id!r} open")
+        return view
+
+    async def click_view(
+        self,
+        user_id: str,
+        view_id: str,
+        action_id: str,
+        *,
+        block_id: str | None = None,
+        option: str | None = None,
+    ) -> Answer:
+        """A press on a button in a modal or the App Home."""
+        user = self._user(user_id)
+        view = self._view(user_id, view_id)
+        found = self.find_element(view.view.get("blocks"), action_id, block_id)
+        if found is None:
+            raise EmulatorError(f"the view shows no {action_id!r} control")
+        element, found_block = found
+        payload = payloads.block_actions(
+            self.workspace,
+            user,
+            element,
+            found_block,
+            trigger_id=self.workspace.issue_trigger(user.id, None),
+            response_url="",
+            view=view,
+            selected=self._option(element, option),
+        )
+        return await self._send("interactive", payload)
+
+    async def submit(self, user_id: str, view_id: str, values: dict[str, Any]) -> Answer:
+        """Submit a modal with `values` in Slack's state shape; errors stay on the modal."""
+        user = self._user(user_id)
+        view = self._view(user_id, view_id)
+        payload = payloads.view_submission(
+            self.workspace,
+            user,
+            view,
+            values,
+            trigger_id=self.workspace.issue_trigger(user.id, None),
+        )
+        answer = await self._send("interactive", payload)
+        action = answer.body.get("response_action")
+        if answer.status != 200:
+            view.errors = {"": "The bot did not answer; try again."}
+        elif action == "errors":
+            view.errors = dict(answer.body.get("errors", {}))
+        elif action == "update":
+            view.view, view.errors = dict(answer.body["view"]), {}
+        else:
+            self.close(user_id, view_id)
+        self.workspace.touch()
+        return answer
+
+    def say(
+        self, user_id: str, channel_id: str, text: str, thread_ts: str | None = None
+    ) -> Message:
+        """A person writes a plain message (people talk in incident channels too)."""
+        user = self._user(user_id)
+        channel = self.workspace.channel(channel_id)
+        if channel is None or user.id not in channel.members:
+            raise EmulatorError(f"{user.name} is not in channel {channel_id!r}")
+        if not text:
+            raise EmulatorError("Write something first.")
+        if thread_ts is not None and self.workspace.message(channel.id, thread_ts) is None:
+            raise EmulatorError(f"there is no thread {thread_ts} in {channel_id}")
+        message = Message(self.workspace.next_ts(), channel.id, user.id, text, None, thread_ts)
+        self.workspace.messages.append(message)
+        self.workspace.touch()
+        return message
+
+    def dismiss(self, user_id: str, ts: str) -> None:
+        """Ephemeral messages can be dismissed by the person who sees them."""
+        before = len(self.workspace.ephemerals)
+        self.workspace.ephemerals = [
+            m for m in self.workspace.ephemerals if not (m.ts == ts and m.ephemeral_for == user_id)
+        ]
+        if len(self.workspace.ephemerals) != before:
+            self.workspace.touch()
+
+    def close(self, user_id: str, view_id: str) -> None:
+        view = self._view(user_id, view_id)
+        if view.kind == "modal":
+            del self.workspace.views[view_id]
+            self.workspace.touch()
+
+    async def open_home(self, user_id: str) -> Answer:
+        """The person opens the app's Home tab: Slack sends app_home_opened."""
+        user = self._user(user_id)
+        view_id = self.workspace.homes.get(user.id)
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user.id,
+            "channel": f"D{user.id[1:]}",
+            "tab": "home",
+        }
+        if view_id in self.workspace.views:
+            event["view"] = payloads.view_shape(self.workspace, self.workspace.views[view_id])
+        payload = payloads.event_callback(
+            self.workspace, event, event_id=f"Ev{next(self._ids):08d}{secrets.token_hex(3)}"
+        )
+        return await self._send("events_api", payload)
+
+    # ---- control, for tests and harnesses -----------------------------------------------------
+
+    async def control_faults(self, request: web.Request) -> web.Response:
+        """POST {"method", "kind", "count", "delay"} | {"random": {"rate", "seed"}} | {"clear": true}."""
+        body = await request.json()
+        try:
+            if body.get("clear"):
+                self.faults.clear()
+            elif "random" in body:
+                chance = body["random"]
+                methods = chance.get("methods")
+                self.faults.at_random(
+                    float(chance["rate"]),
+                    tuple(
+                        FaultKind(k)
+                        for k in chance.get("kinds", ["ratelimited", "server_error", "slow"])
+                    ),
+                    methods=frozenset(methods) if methods else None,
+                    seed=int(chance.get("seed", 0)),
+                    delay=float(chance.get("delay", 0.5)),
+                )
+            else:
+                how = {k: body[k] for k in ("delay", "retry_after", "error") if k in body}
+                self.fail_next(body["method"], body["kind"], int(body.get("count", 1)), **how)
+        except (KeyError, ValueError, TypeError) as exc:
+            return web.json_response({"ok": False, "error": f"bad fault: {exc}"}, status=400)
+        return web.json_response({"ok": True})
+
+    async def control_state(self, request: web.Request) -> web.Response:
+        return web.Response(text=self.workspace.to_json(), content_type="application/json")
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/api/{method}", self.api)
+        app.router.add_get("/socket", self.socket)
+        app.router.add_post("/emulator/respond/{token}", self.respond)
+        app.router.add_post("/emulator/faults", self.control_faults)
+        app.router.add_get("/emulator/state", self.control_state)
+
+    # ---- lifetime ------------------------------------------------------------------------------
+
+    async def keep_saved(self) -> None:
+        """Write the workspace file after changes, at most every SAVE_EVERY seconds."""
+        assert self.state_file is not None
+        while True:
+            await self.workspace.changed().wait()
+            await asyncio.to_thread(write_whole, self.state_file, self.workspace.to_json())
+            await asyncio.sleep(SAVE_EVERY)
+
+    async def close_session(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self.state_file is not None:
+            self.workspace.save(self.state_file)
+
+
+def load_workspace(state_file: Path | None) -> Workspace:
+    """The saved workspace when there is one, else the demo workspace."""
+    if state_file is not None and state_file.exists():
+        try:
+            return Workspace.from_json(state_file.read_text(encoding="utf-8"))
+        except (ValueError, KeyError, TypeError):
+            logger.warning(
+                "the console's saved workspace %s is unreadable; starting afresh", state_file
+            )
+    return Workspace.demo()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (0: any free port), bound before the app is built so
+    the address is known to everything that needs it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def start_site(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
+) -> tuple[web.AppRunner, str]:
+    """Serve `app` on `sock`, or on host:port (0: any free port); the runner and the base URL."""
+    sock = sock or bind(host, port)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, address(sock)
+
+
+@asynccontextmanager
+async def running_emulator(
+    workspace: Workspace | None = None,
+    *,
+    token: str | None = None,
+    signing_secret: str | None = None,
+    app_token: str | None = None,
+    state_file: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    sock: socket.socket | None = None,
+    extra_routes: Callable[[web.Application, Emulator], None] | None = None,
+) -> AsyncIterator[Emulator]:
+    """An emulator listening on host:port; tokens and signing secret are made up if not given."""
+    emulator = Emulator(
+        workspace=workspace if workspace is not None else Workspace.demo(),
+        token=token or f"xoxb-emulator-{secrets.token_hex(12)}",
+        signing_secret=signing_secret or secrets.token_hex(16),
+        app_token=app_token,
+        state_file=state_file,
+    )
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    emulator.add_routes(app)
+    if extra_routes is not None:
+        extra_routes(app, emulator)
+    runner, emulator.base_url = await start_site(app, host, port, sock)
+    saver = asyncio.create_task(emulator.keep_saved()) if state_file is not None else None
+    try:
+        yield emulator
+    finally:
+        if saver is not None:
+            saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saver
+        await emulator.close_session()
+        await runner.cleanup()
+
+
+__all__ = ["Answer", "Channel", "Emulator", "EmulatorError", "running_emulator"]

@@ -1,0 +1,118 @@
+"""The bot's real Slack runtime wired to the emulator (`bot.emulator`), one per test, each on
+an ephemeral port: signed requests in, Slack's Web API out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.catalog import load_roles
+from bot.config import Settings
+from bot.emulator.server import Answer, Emulator, running_emulator, start_site
+from bot.emulator.workspace import Channel, Message, User, View, Workspace
+from bot.slack.runtime import SlackRuntime, slack_runtime
+from tests.service_fixtures import publish_all
+
+CHANNEL, SRE, IC, OUTSIDER = "C0INCIDENT", "U0SRE0001", "U0IC00001", "U0OUTSIDE"
+ELSEWHERE = "C0ELSEWHERE"  # a channel the SRE is not in
+
+
+async def workspace_for(runbooks_dir: Path) -> Workspace:
+    """The demo workspace, plus everyone roles.yml names, in the incident channel."""
+    workspace = Workspace.demo()
+    roles = await load_roles(runbooks_dir)
+    for role in roles.roles.values():
+        for user in role.users:
+            if user not in workspace.users:
+                workspace.users[user] = User(user, f"Person {user}")
+                workspace.channels[CHANNEL].members.append(user)
+    workspace.channels[ELSEWHERE] = Channel(ELSEWHERE, "elsewhere", [IC, "UBOT00001"])
+    return workspace
+
+
+@dataclass
+class Bot:
+    runtime: SlackRuntime
+    emulator: Emulator
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.emulator.workspace
+
+    async def settle(self) -> None:
+        await self.runtime.listeners.drain()
+
+    async def command(self, text: str, user: str = SRE, channel: str = CHANNEL) -> Answer:
+        answer = await self.emulator.slash(user, channel, text)
+        assert answer.status == 200, answer
+        await self.settle()
+        return answer
+
+    def shown(self, action_id: str, step: str | None = None) -> Message:
+        """The newest message that shows `action_id` (for `step`)."""
+        for message in reversed(self.workspace.messages):
+            found = Emulator.find_element(message.blocks, action_id)
+            if found is None:
+                continue
+            value = json.loads(found[0].get("value") or "{}")
+            if step is None or value.get("step") == step:
+                return message
+        raise AssertionError(f"no {action_id} button for {step} is shown")
+
+    def value(self, action_id: str, step: str | None = None) -> dict[str, Any]:
+        found = Emulator.find_element(self.shown(action_id, step).blocks, action_id)
+        assert found is not None
+        return dict(json.loads(found[0]["value"]))
+
+    async def click(
+        self, action_id: str, step: str | None, user: str, *, value: str | None = None
+    ) -> Answer:
+        message = self.shown(action_id, step)
+        answer = await self.emulator.click(
+            user, message.channel, message.ts, action_id, value=value
+        )
+        await self.settle()
+        return answer
+
+    def modal(self) -> View:
+        return [v for v in self.workspace.views.values() if v.kind == "modal"][-1]
+
+    async def submit(self, values: dict[str, Any], user: str = SRE) -> Answer:
+        answer = await self.emulator.submit(user, self.modal().id, values)
+        await self.settle()
+        return answer
+
+    def ephemeral_texts(self, user: str = SRE) -> list[str]:
+        return [m.text for m in self.workspace.ephemerals if m.ephemeral_for == user]
+
+
+@asynccontextmanager
+async def running_bot(
+    tmp_path: Path, runbooks_dir: Path, *, app_token: str | None = None, publish: bool = True
+) -> AsyncIterator[Bot]:
+    db = tmp_path / "slack.db"
+    if publish:
+        await publish_all(db, runbooks_dir)
+    workspace = await workspace_for(runbooks_dir)
+    async with running_emulator(workspace, app_token=app_token) as emulator:
+        settings = Settings(
+            slack_bot_token=SecretStr(emulator.token),
+            slack_signing_secret=SecretStr(emulator.signing_secret),
+            slack_app_token=SecretStr(app_token) if app_token else None,
+            slack_api_url=emulator.api_url,
+            runbook_db_url=f"sqlite:///{db}",
+            runbooks_dir=runbooks_dir,
+        )
+        async with slack_runtime(settings) as runtime:
+            runner, url = await start_site(runtime.web_app)
+            emulator.bot_url = f"{url}/slack/events"
+            try:
+                yield Bot(runtime, emulator)
+            finally:
+                await runner.cleanup()
