@@ -404,6 +404,11 @@ class Emulator:
         """Submit a modal with `values` in Slack's state shape; errors stay on the modal."""
         user = self._user(user_id)
         view = self._view(user_id, view_id)
+        missing = required_missing(view.view, values)
+        if missing:  # Slack's client refuses these before anything reaches the bot
+            view.errors = dict.fromkeys(missing, REQUIRED)
+            self.workspace.touch()
+            return Answer(200, {"response_action": "errors", "errors": view.errors})
         payload = payloads.view_submission(
             self.workspace,
             user,
@@ -527,6 +532,22 @@ class Emulator:
             self._session = None
         if self.state_file is not None:
             self.workspace.save(self.state_file)
+
+
+REQUIRED = "Please complete this required field."
+
+
+def required_missing(view: dict[str, Any], values: dict[str, Any]) -> list[str]:
+    """Input blocks that are not optional and were left empty."""
+    missing = []
+    for block in view.get("blocks", []):
+        if block.get("type") != "input" or block.get("optional"):
+            continue
+        element = block.get("element", {})
+        state = values.get(block.get("block_id", ""), {}).get(element.get("action_id", ""), {})
+        if not (state.get("value") or state.get("selected_option")):
+            missing.append(str(block.get("block_id", "")))
+    return missing
 
 
 def load_workspace(state_file: Path | None) -> Workspace:

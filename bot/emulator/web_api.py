@@ -46,6 +46,18 @@ def _json_arg(args: dict[str, Any], name: str) -> Any:
     return value
 
 
+def with_block_ids(blocks: Any) -> Any:
+    """Slack gives every block without a block_id one of its own; clicks name the block."""
+    if not isinstance(blocks, list):
+        return blocks
+    return [
+        {**b, "block_id": secrets.token_urlsafe(4)}
+        if isinstance(b, dict) and not b.get("block_id")
+        else b
+        for b in blocks
+    ]
+
+
 def _message_out(message: Message) -> dict[str, Any]:
     out = {k: v for k, v in asdict(message).items() if v is not None and k != "ephemeral_for"}
     out.update(type="message", bot_id="B0EMULATOR")
@@ -85,7 +97,7 @@ def chat_post_message(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
         channel=channel,
         user=BOT_USER,
         text=str(args.get("text") or ""),
-        blocks=blocks,
+        blocks=with_block_ids(blocks),
         thread_ts=str(thread_ts) if thread_ts else None,
     )
     ws.messages.append(message)
@@ -106,7 +118,7 @@ def chat_update(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
         raise SlackError(breach.error, breach.message.removeprefix("[ERROR] "))
     message.text = str(args.get("text") or "")
     if blocks is not None:
-        message.blocks = blocks
+        message.blocks = with_block_ids(blocks)
     message.edited = True
     ws.touch()
     return {"ok": True, "channel": channel, "ts": message.ts, "text": message.text}
@@ -129,7 +141,7 @@ def chat_post_ephemeral(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
         channel=channel_id,
         user=BOT_USER,
         text=str(args.get("text") or ""),
-        blocks=blocks,
+        blocks=with_block_ids(blocks),
         thread_ts=args.get("thread_ts") or None,
         ephemeral_for=user,
     )
@@ -144,7 +156,7 @@ def _view_arg(args: dict[str, Any]) -> dict[str, Any]:
     if (breach := check_view(view)) is not None:
         raise SlackError(breach.error, breach.message.removeprefix("[ERROR] "))
     assert isinstance(view, dict)
-    return view
+    return {**view, "blocks": with_block_ids(view.get("blocks", []))}
 
 
 def _view_out(view: View) -> dict[str, Any]:

@@ -120,6 +120,8 @@ async def test_missing_params_open_a_modal_and_bad_values_are_explained(bot: Bot
         "param:service",
         "param:env",
     ]
+    empty = await bot.submit({})  # Slack's client stops an empty required field itself
+    assert empty.body["errors"] == {"param:service": "Please complete this required field."}
     values: dict[str, dict[str, dict[str, Any]]] = {
         "param:service": {"value": {"type": "plain_text_input", "value": "API!"}},
         "param:env": {"value": {"type": "static_select", "selected_option": {"value": "staging"}}},
