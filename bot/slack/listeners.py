@@ -69,6 +69,19 @@ class Listeners:
                 channel=channel, user=user, text=f":warning: {escape(text)}"
             )
 
+    async def _open(
+        self, trigger_id: str, view: dict[str, Any], user: str, channel: str | None = None
+    ) -> None:
+        """Open a modal after the ack; if Slack refuses, say so to the person who asked."""
+        try:
+            await self.client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown_error")
+            logger.warning("views.open failed for %s: %s", user, error)
+            await self._warn(
+                channel or user, user, f"Slack did not open the form ({error}); try again."
+            )
+
     # ---- /runbook --------------------------------------------------------------------------
 
     async def command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -165,10 +178,15 @@ class Listeners:
         runbook = await self.service.pinned_runbook(loaded_ref)
         missing = [n for n, p in runbook.params.items() if p.required and n not in params]
         if missing and trigger_id:
-            await self.client.views_open(
-                trigger_id=trigger_id, view=params_modal(runbook, str(loaded_ref), channel, params)
+            await ack()  # first: the modal may take longer than Slack waits for the ack
+            self.later(
+                self._open(
+                    trigger_id,
+                    params_modal(runbook, str(loaded_ref), channel, params),
+                    user,
+                    channel,
+                )
             )
-            await ack()
             return
         run_id, _ = await self.service.start(loaded_ref, params, requester=user, channel=channel)
         await ack(
@@ -201,19 +219,20 @@ class Listeners:
                 start = decode_start(str(action.get("value", "")))
                 ref = Ref(start.name, number=start.number)
                 runbook = await self.service.pinned_runbook(ref)
-                await self.client.views_open(
-                    trigger_id=body["trigger_id"],
-                    view=params_modal(runbook, str(ref), channel or "", {}),
+                await ack()  # first: a slow or rate-limited views.open must not delay the ack
+                self.later(
+                    self._open(
+                        body["trigger_id"], params_modal(runbook, str(ref), channel or "", {}), user
+                    )
                 )
-                await ack()
                 return
             if action_id in NEEDS_REASON:
                 decode(
                     str(action.get("value", ""))
                 )  # refuse a tampered value before asking anything
                 view = reason_modal(action_id, str(action["value"]), channel or "")
-                await self.client.views_open(trigger_id=body["trigger_id"], view=view)
                 await ack()
+                self.later(self._open(body["trigger_id"], view, user, channel))
                 return
             entries = await self._decide_logged(action_id, str(action.get("value", "")), user)
             self._count(entries)
