@@ -7,7 +7,6 @@ request Slack would send the bot."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import asdict
 from importlib.resources import files
 from typing import Any
@@ -18,6 +17,7 @@ from bot.emulator.server import Emulator, EmulatorError
 from bot.emulator.workspace import Message, Workspace
 
 EMULATOR_KEY = web.AppKey("emulator", Emulator)
+CLOSING_KEY = web.AppKey("closing", asyncio.Event)
 HEARTBEAT_SECONDS = 15.0
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
 
@@ -86,16 +86,25 @@ async def stream(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     await response.write(f"data: {workspace.version}\n\n".encode())
+    closing = request.app[CLOSING_KEY]
     try:
-        while True:
+        while not closing.is_set():
             changed = workspace.changed()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(HEARTBEAT_SECONDS):
-                    await changed.wait()
+            waits = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(closing.wait())]
+            try:
+                await asyncio.wait(waits, timeout=HEARTBEAT_SECONDS, return_when="FIRST_COMPLETED")
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
             await response.write(f"data: {workspace.version}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     return response
+
+
+async def _close_streams(app: web.Application) -> None:
+    """On shutdown the event streams end, so the server does not wait for browsers."""
+    app[CLOSING_KEY].set()
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -204,6 +213,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 def add_console(app: web.Application, emulator: Emulator) -> None:
     app[EMULATOR_KEY] = emulator
+    app[CLOSING_KEY] = asyncio.Event()
+    app.on_shutdown.append(_close_streams)
     app.router.add_get("/", page)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/static/{name}", static)

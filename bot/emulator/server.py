@@ -588,7 +588,7 @@ async def start_site(
 ) -> tuple[web.AppRunner, str]:
     """Serve `app` on `sock`, or on host:port (0: any free port); the runner and the base URL."""
     sock = sock or bind(host, port)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     try:
         await web.SockSite(runner, sock).start()

@@ -27,7 +27,7 @@ from bot.slack.blocks import entry_blocks, entry_text, fit, root_message, step_c
 
 logger = logging.getLogger("runbook-bot.outbox")
 STEP_KINDS_WITH_CARDS = "step.presented"
-RETRY_DELAYS = (1, 2, 5, 10, 30)
+RETRY_DELAYS = (0.25, 0.5, 1, 2, 5, 10, 30)  # seconds; slack_sdk has retried each call already
 
 
 def marker(entry: Entry) -> str:

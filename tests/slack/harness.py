@@ -3,6 +3,8 @@ an ephemeral port: signed requests in, Slack's Web API out."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +16,7 @@ from pydantic import SecretStr
 
 from bot.catalog import load_roles
 from bot.config import Settings
+from bot.domain.runbook import RolesFile
 from bot.emulator.server import Answer, Emulator, running_emulator, start_site
 from bot.emulator.workspace import Channel, Message, User, View, Workspace
 from bot.slack.runtime import SlackRuntime, slack_runtime
@@ -71,13 +74,33 @@ class Bot:
         return dict(json.loads(found[0]["value"]))
 
     async def click(
-        self, action_id: str, step: str | None, user: str, *, value: str | None = None
+        self,
+        action_id: str,
+        step: str | None,
+        user: str,
+        *,
+        value: str | None = None,
+        settle: bool = True,
     ) -> Answer:
+        """Press the button; with settle=False, wait only until it is shown, not for
+        everything the bot is doing (for many runs at once)."""
+        if not settle:
+            deadline = asyncio.get_running_loop().time() + 60
+            while asyncio.get_running_loop().time() < deadline:
+                with contextlib.suppress(AssertionError):
+                    self.shown(action_id, step)
+                    break
+                changed = self.workspace.changed()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await changed.wait()
+                await asyncio.sleep(0.05)  # let a burst of changes land before looking again
         message = self.shown(action_id, step)
         answer = await self.emulator.click(
             user, message.channel, message.ts, action_id, value=value
         )
-        await self.settle()
+        if settle:
+            await self.settle()
         return answer
 
     def modal(self) -> View:
@@ -116,3 +139,41 @@ async def running_bot(
                 yield Bot(runtime, emulator)
             finally:
                 await runner.cleanup()
+
+
+async def drive_to_completion(
+    bot: Bot, run_id: str, requester: str, roles: RolesFile, *, settle: bool = True
+) -> str:
+    """Click only the buttons Slack shows until the run ends, approving as people roles.yml
+    allows (never the requester unless the guard allows it); the run's final status."""
+    for _ in range(3000):
+        loaded = await bot.runtime.service.load(run_id)
+        current = loaded.state.current
+        if current is None:
+            break
+        spec = loaded.runbook.step(current.id)
+        if current.status.value == "running":  # a hook under way: wait for its outcome
+            await asyncio.sleep(0.05)
+            continue
+        if current.status.value == "awaiting approval":
+            assert spec.guard is not None
+            people = [u for r in spec.guard.approvers for u in roles.roles[r].users]
+            eligible = [u for u in people if u != requester or spec.guard.allow_requester]
+            approvers = [a.actor for a in current.approvals]
+            who = next(u for u in eligible if u not in approvers)
+            await bot.click("runbook.approval.approve", current.id, who, settle=settle)
+        elif spec.kind.value == "hook":
+            await bot.click("runbook.step.run", current.id, requester, settle=settle)
+        elif spec.kind.value == "decision":
+            await bot.click("runbook.step.choose.0", current.id, requester, settle=settle)
+        else:
+            await bot.click("runbook.step.done", current.id, requester, settle=settle)
+    return (await bot.runtime.service.load(run_id)).state.status.value
+
+
+async def thread_matches_ledger(bot: Bot, run_id: str) -> tuple[list[str], list[str]]:
+    """The `#seq` markers in the run's thread, and those the ledger says should be there."""
+    entries = await bot.runtime.store.read(run_id=run_id)
+    root = next(m for m in bot.workspace.roots() if run_id in json.dumps(m.blocks))
+    shown = [m.text.split(" ", 1)[0] for m in bot.workspace.thread(root.ts)]
+    return shown, [f"`#{e.seq}`" for e in entries]

@@ -18,7 +18,16 @@ from bot.catalog import load_roles
 from bot.domain.versions import Ref
 from bot.emulator.faults import FaultKind
 from tests.conftest import EXAMPLES
-from tests.slack.harness import CHANNEL, ELSEWHERE, IC, SRE, Bot, running_bot
+from tests.slack.harness import (
+    CHANNEL,
+    ELSEWHERE,
+    IC,
+    SRE,
+    Bot,
+    drive_to_completion,
+    running_bot,
+    thread_matches_ledger,
+)
 
 
 @pytest.fixture
@@ -252,36 +261,11 @@ async def test_every_example_runs_to_completion_through_slack(bot: Bot, name: st
     """Drive each shipped runbook only through the buttons Slack shows, approving as people
     roles.yml allows (never the requester unless the guard allows it)."""
     roles = await load_roles(EXAMPLES)
-    requester = SRE
-    run_id = run_id_of(
-        (await bot.command(f"start {name} {EXAMPLE_RUNS[name]}", user=requester)).text
-    )
-    for _ in range(40):
-        loaded = await bot.runtime.service.load(run_id)
-        current = loaded.state.current
-        if current is None:
-            break
-        spec = loaded.runbook.step(current.id)
-        if current.status.value == "awaiting approval":
-            assert spec.guard is not None
-            people = [u for r in spec.guard.approvers for u in roles.roles[r].users]
-            eligible = [u for u in people if u != requester or spec.guard.allow_requester]
-            approvers = [a.actor for a in current.approvals]
-            who = next(u for u in eligible if u not in approvers)
-            await bot.click("runbook.approval.approve", current.id, who)
-        elif spec.kind.value == "hook":
-            await bot.click("runbook.step.run", current.id, requester)
-        elif spec.kind.value == "decision":
-            await bot.click("runbook.step.choose.0", current.id, requester)
-        else:
-            await bot.click("runbook.step.done", current.id, requester)
-    state = (await bot.runtime.service.load(run_id)).state
-    assert state.status.value == "completed", [(s.id, s.status.value, s.error) for s in state.steps]
-    entries = await bot.runtime.store.read(run_id=run_id)
-    root = next(m for m in bot.workspace.roots() if run_id in json.dumps(m.blocks))
-    assert [m.text.split(" ", 1)[0] for m in bot.workspace.thread(root.ts)] == [
-        f"`#{e.seq}`" for e in entries
-    ]
+    started = await bot.command(f"start {name} {EXAMPLE_RUNS[name]}", user=SRE)
+    run_id = run_id_of(started.text)
+    assert await drive_to_completion(bot, run_id, SRE, roles) == "completed"
+    shown, expected = await thread_matches_ledger(bot, run_id)
+    assert shown == expected
     assert "jane@example.org" not in json.dumps(bot.emulator.calls)
     assert (await bot.runtime.store.verify()).ok
 
