@@ -43,6 +43,7 @@ class Outbox:
     on_posted: Callable[[int], Awaitable[None]] | None = None
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _redrawn: set[str] = field(default_factory=set)  # runs whose cards were redrawn since start
 
     def kick(self, run_id: str) -> None:
         """Deliver in the background; the caller (a Slack listener) has already acked."""
@@ -89,28 +90,36 @@ class Outbox:
             posts = await self.delivery.posts(run_id)
             touched: set[str] = set()
             presented: dict[str, Entry] = {}
+            # The first sync of a run in this process redraws every card: a crash between a
+            # post and its card's redraw must not leave a card without its buttons.
+            first = run_id not in self._redrawn and loaded.state.status is RunStatus.ACTIVE
             for entry in await self.store.read(run_id=run_id):
+                step_id = entry.data.get("step")
                 if entry.kind == STEP_KINDS_WITH_CARDS:
-                    presented[str(entry.data["step"])] = entry
+                    presented[str(step_id)] = entry
                 state = posts.get(entry.seq)
                 if state is not None and state[0] == "sent":
+                    if first and isinstance(step_id, str):
+                        if entry.kind == STEP_KINDS_WITH_CARDS and state[1] is not None:
+                            await self.delivery.set_card(run_id, step_id, state[1])
+                        touched.add(step_id)
                     continue
                 ts = await self._find(channel, root_ts, entry) if state is not None else None
                 if ts is None:
                     await self.delivery.mark_sending(run_id, entry.seq)
                     ts = await self._post(channel, root_ts, entry, loaded)
                 await self.delivery.mark_sent(run_id, entry.seq, ts)
-                step_id = entry.data.get("step")
                 if isinstance(step_id, str):
                     if entry.kind == STEP_KINDS_WITH_CARDS:
                         await self.delivery.set_card(run_id, step_id, ts)
                     touched.add(step_id)
                 if self.on_posted is not None:
                     await self.on_posted(1)
-            if touched:
+            if touched or first:
                 await self._refresh(
                     run_id, channel, root_ts, {s: presented[s] for s in touched if s in presented}
                 )
+            self._redrawn.add(run_id)
 
     async def _post(self, channel: str, root_ts: str, entry: Entry, loaded: LoadedRun) -> str:
         text = entry_text(entry)

@@ -1,0 +1,248 @@
+"""`serve` as a real subprocess, driven through the emulator and SIGKILLed at 20 random points
+(mid-request, mid-hook, mid-post, mid-approval). After each restart the chain verifies and
+every acknowledged decision is in the ledger; at the end nothing was posted twice, interrupted
+hooks were put to a person, and every run could be finished."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import sys
+from asyncio.subprocess import PIPE, Process
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bot.catalog import load_roles
+from bot.domain.runbook import RolesFile
+from bot.emulator.faults import FaultKind
+from bot.emulator.server import Emulator, running_emulator
+from bot.run_service import RunService
+from tests.console.test_serve import free_port
+from tests.service_fixtures import publish_all, service
+from tests.slack.harness import SRE, workspace_for
+from tests.slack.test_e2e import EXAMPLE_RUNS
+
+KILLS = 20
+RUNS = ["restart-service", "database-failover", "disk-full-triage"] * 2
+
+
+@dataclass
+class Bot:
+    env: dict[str, str]
+    port: int
+    proc: Process | None = None
+    recovered: list[str] = field(default_factory=list)
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            "--port",
+            str(self.port),
+            env=self.env,
+            stdout=PIPE,
+        )
+        assert self.proc.stdout is not None
+        while True:
+            line = (await asyncio.wait_for(self.proc.stdout.readline(), 30)).decode()
+            assert line, "serve exited while starting"
+            if line.startswith("recovered "):
+                self.recovered.append(line.strip())
+            if line.startswith("runbook-bot: Slack over HTTP"):
+                return
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(self.proc.wait(), 20) == 0
+
+
+@dataclass(frozen=True)
+class Acked:
+    run_id: str
+    step: str
+    user: str
+    action: str
+    head: int  # ledger size before the click
+
+
+def card(emulator: Emulator, action: str, step: str, run_id: str) -> tuple[str, str] | None:
+    for message in reversed(emulator.workspace.messages):
+        found = Emulator.find_element(message.blocks, action)
+        if found is None:
+            continue
+        value = json.loads(found[0].get("value") or "{}")
+        if value.get("step") == step and value.get("run") == run_id:
+            return message.channel, message.ts
+    return None
+
+
+def next_click(runs: RunService, loaded: object, roles: RolesFile) -> tuple[str, str] | None:
+    """(action, user) for the run's current step, as a person would choose; None to wait."""
+    state = loaded.state  # type: ignore[attr-defined]
+    current = state.current
+    spec = loaded.runbook.step(current.id)  # type: ignore[attr-defined]
+    status = current.status.value
+    if status == "running":
+        return None
+    if status == "awaiting approval":
+        people = [u for r in spec.guard.approvers for u in roles.roles[r].users]
+        done = {a.actor for a in current.approvals}
+        who = next(u for u in people if u != SRE and u not in done)
+        return "runbook.approval.approve", who
+    if spec.kind.value == "hook":
+        return "runbook.step.run", SRE
+    if spec.kind.value == "decision":
+        return "runbook.step.choose.0", SRE
+    return "runbook.step.done", SRE
+
+
+async def thread_markers(emulator: Emulator, run_id: str) -> list[str]:
+    root = next((m for m in emulator.workspace.roots() if run_id in json.dumps(m.blocks)), None)
+    if root is None:
+        return []
+    return [m.text.split(" ", 1)[0] for m in emulator.workspace.thread(root.ts)]
+
+
+@pytest.mark.slow
+async def test_twenty_sigkills_lose_and_repeat_nothing(tmp_path: Path, runbooks_dir: Path) -> None:
+    db = tmp_path / "kill.db"
+    await publish_all(db, runbooks_dir)
+    roles = await load_roles(runbooks_dir)
+    rng = random.Random(2211)
+    async with (
+        running_emulator(await workspace_for(runbooks_dir)) as emulator,
+        service(db, runbooks_dir) as runs,
+    ):
+        # Slow answers on some posts and updates widen the window for a kill mid-post.
+        emulator.faults.at_random(
+            0.2,
+            (FaultKind.SLOW,),
+            methods=frozenset({"chat.postMessage", "chat.update"}),
+            delay=0.3,
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+        env.update(
+            SLACK_BOT_TOKEN=emulator.token,
+            SLACK_SIGNING_SECRET=emulator.signing_secret,
+            SLACK_API_URL=emulator.api_url,
+            RUNBOOK_DB_URL=f"sqlite:///{db}",
+            RUNBOOKS_DIR=str(runbooks_dir),
+            RUNBOOK_DEMO_DIR=str(tmp_path / "demo"),
+        )
+        bot = Bot(env, free_port())
+        await bot.start()
+        emulator.bot_url = f"http://127.0.0.1:{bot.port}/slack/events"
+
+        run_ids: list[str] = []
+
+        async def start_runs() -> None:
+            for name in RUNS:
+                command = f"start {name} {EXAMPLE_RUNS[name]}"
+                answer = await emulator.slash(SRE, "C0INCIDENT", command)
+                assert answer.text.startswith("Started run"), answer
+                run_ids.append(answer.text.split("`")[1])
+
+        await start_runs()
+        acked: list[Acked] = []
+        phases: Counter[str] = Counter()
+        kills = 0
+        for _ in range(5000):
+            active = [r for r in run_ids if (await runs.load(r)).state.current is not None]
+            if not active and kills < KILLS:  # more work until every kill has landed
+                await start_runs()
+                continue
+            if not active:
+                break
+            run_id = rng.choice(active)
+            loaded = await runs.load(run_id)
+            choice = next_click(runs, loaded, roles)
+            step = loaded.state.current.id  # type: ignore[union-attr]
+            where = card(emulator, choice[0], step, run_id) if choice else None
+            if choice is None or where is None:
+                await asyncio.sleep(0.05)  # a hook under way, or the card not posted yet
+                continue
+            action, user = choice
+            head, _ = await runs.store.head()
+            click = asyncio.create_task(emulator.click(user, *where, action))
+            kill_now = kills < KILLS and rng.random() < 0.5
+            if kill_now and rng.random() < 0.4:  # mid-request: before the ack may have left
+                await asyncio.sleep(rng.uniform(0, 0.02))
+                phases["mid-request" if not click.done() else "just after the ack"] += 1
+                await bot.kill()
+                answer = await click
+            else:
+                answer = await click
+                if kill_now:  # mid-hook, mid-post or mid-approval, after the ack
+                    await asyncio.sleep(rng.uniform(0, 0.06 if action.endswith("run") else 0.25))
+                    state = (await runs.load(run_id)).state
+                    behind = len(await thread_markers(emulator, run_id)) < len(
+                        await runs.store.read(run_id=run_id)
+                    )
+                    running = state.current is not None and state.current.status.value == "running"
+                    phases[
+                        "hook running" if running else "posts pending" if behind else "idle"
+                    ] += 1
+                    await bot.kill()
+            if answer.status == 200:
+                acked.append(Acked(run_id, step, user, action, head))
+            if kill_now:
+                kills += 1
+                await bot.start()
+                verdict = await runs.store.verify()
+                assert verdict.ok, verdict.summary()
+                await check_acked(runs, acked)
+        await check_acked(runs, acked)
+        for run_id in run_ids:
+            state = (await runs.load(run_id)).state
+            assert state.status.value == "completed", (
+                run_id,
+                [(s.id, s.status.value, s.error) for s in state.steps],
+            )
+        expected = {r: [f"`#{e.seq}`" for e in await runs.store.read(run_id=r)] for r in run_ids}
+        for _ in range(400):  # the last process finishes posting
+            shown = [await thread_markers(emulator, r) for r in run_ids]
+            if shown == [expected[r] for r in run_ids]:
+                break
+            await asyncio.sleep(0.05)
+        for run_id in run_ids:
+            assert await thread_markers(emulator, run_id) == expected[run_id], run_id
+        posted = [m.text.split(" ", 1)[0] for m in emulator.workspace.messages if m.thread_ts]
+        assert [k for k, n in Counter(posted).items() if n > 1] == []  # nothing posted twice
+        interrupted = [
+            e
+            for r in run_ids
+            for e in await runs.store.read(run_id=r)
+            if e.kind == "hook.interrupted"
+        ]
+        await bot.stop()
+    assert kills == KILLS, phases
+    # Each hook the bot was running when killed was put to a person at the next start.
+    assert len(interrupted) == sum("was interrupted" in line for line in bot.recovered)
+    print(
+        f"kills by phase: {dict(phases)}; hooks put to a person: {len(interrupted)}; "
+        f"acknowledged decisions checked: {len(acked)}"
+    )
+
+
+async def check_acked(runs: RunService, acked: list[Acked]) -> None:
+    """Each acknowledged click left its entry: by that person, for that step, after the click."""
+    for click in acked:
+        entries = await runs.store.read(run_id=click.run_id)
+        assert any(
+            e.seq > click.head and e.actor == click.user and e.data.get("step") == click.step
+            for e in entries
+        ), click
