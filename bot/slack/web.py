@@ -26,9 +26,13 @@ def _kind(body: str) -> str:
 
 async def events(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    bolt_request = await to_bolt_request(request)
-    kind = _kind(bolt_request.raw_body)
     metrics = request.app[METRICS_KEY]
+    try:
+        bolt_request = await to_bolt_request(request)
+    except ValueError:  # a body that is neither Slack's form nor JSON: nothing to act on
+        metrics.requests.labels("malformed").inc()
+        return web.Response(status=400, text="malformed request")
+    kind = _kind(bolt_request.raw_body)
     metrics.requests.labels(kind).inc()
     bolt_response = await request.app[APP_KEY].async_dispatch(bolt_request)
     metrics.ack_seconds.labels(kind).observe(time.perf_counter() - started)
