@@ -195,15 +195,18 @@ class Emulator:
             body, content_type = json.dumps(payload), "application/json"
         return await self.post_signed(body, self.signed_headers(body, content_type))
 
-    async def post_signed(self, body: str, headers: dict[str, str]) -> Answer:
-        """POST a body to the bot as is (tests forge and replay through this)."""
-        if not self.bot_url:
+    async def post_signed(
+        self, body: str, headers: dict[str, str], url: str | None = None
+    ) -> Answer:
+        """POST a body to the bot (or `url`) as is; tests forge and replay through this."""
+        url = url or self.bot_url
+        if not url:
             raise EmulatorError("no bot is connected to the emulator")
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:
             async with self._session.post(
-                self.bot_url,
+                url,
                 data=body.encode(),
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=3),

@@ -3,7 +3,10 @@ kept beside the ledger in the same SQLite file but outside the hash chain."""
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,7 +21,28 @@ SCHEMA = (
     " ts TEXT, PRIMARY KEY (run_id, seq))",
     "CREATE TABLE IF NOT EXISTS slack_cards (run_id TEXT NOT NULL, step_id TEXT NOT NULL, ts TEXT NOT NULL,"
     " PRIMARY KEY (run_id, step_id))",
+    "CREATE TABLE IF NOT EXISTS slack_leases (run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL)",
 )
+
+
+def process_owner() -> str:
+    """Who holds a lease: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def holder_alive(owner: str) -> bool:
+    """A SQLite file is shared only on one host, so a holder there is checked for life; one
+    elsewhere is trusted until its lease expires."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class DeliveryStore:
@@ -92,6 +116,38 @@ class DeliveryStore:
     async def set_card(self, run_id: str, step_id: str, ts: str) -> None:
         await self._run(
             self._q, "INSERT OR REPLACE INTO slack_cards VALUES (?, ?, ?)", run_id, step_id, ts
+        )
+
+    async def lease(self, run_id: str, owner: str, seconds: float) -> bool:
+        """Take or renew the right to post this run. Several bot processes on one database
+        must not post the same entry twice; a crashed holder's lease is taken over at once."""
+        return bool(await self._run(self._lease_sync, run_id, owner, seconds))
+
+    def _lease_sync(self, run_id: str, owner: str, seconds: float) -> bool:
+        assert self._conn is not None
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(
+                "SELECT owner, until FROM slack_leases WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            now = time.time()
+            if row is not None and row[0] != owner and row[1] > now and holder_alive(row[0]):
+                conn.execute("COMMIT")
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO slack_leases VALUES (?, ?, ?)",
+                (run_id, owner, now + seconds),
+            )
+            conn.execute("COMMIT")
+            return True
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def release(self, run_id: str, owner: str) -> None:
+        await self._run(
+            self._q, "DELETE FROM slack_leases WHERE run_id = ? AND owner = ?", run_id, owner
         )
 
     async def unsent(self) -> int:

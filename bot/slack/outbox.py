@@ -24,10 +24,18 @@ from bot.ledger.sqlite_store import utc_now
 from bot.ledger.store import LedgerStore
 from bot.run_service import LoadedRun, RunService
 from bot.slack.blocks import entry_blocks, entry_text, fit, root_message, step_card
+from bot.slack.delivery import process_owner
 
 logger = logging.getLogger("runbook-bot.outbox")
 STEP_KINDS_WITH_CARDS = "step.presented"
 RETRY_DELAYS = (0.25, 0.5, 1, 2, 5, 10, 30)  # seconds; slack_sdk has retried each call already
+
+
+LEASE_SECONDS = 30.0  # renewed before every post
+
+
+class LeaseBusy(Exception):
+    """Another bot process holds the run's lease."""
 
 
 def marker(entry: Entry) -> str:
@@ -43,7 +51,8 @@ class Outbox:
     on_posted: Callable[[int], Awaitable[None]] | None = None
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _redrawn: set[str] = field(default_factory=set)  # runs whose cards were redrawn since start
+    _redrawn: set[str] = field(default_factory=set)
+    owner: str = field(default_factory=process_owner)  # runs whose cards were redrawn since start
 
     def kick(self, run_id: str) -> None:
         """Deliver in the background; the caller (a Slack listener) has already acked."""
@@ -57,12 +66,23 @@ class Outbox:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _deliver_with_retries(self, run_id: str) -> None:
-        for delay in (*RETRY_DELAYS, None):
+        busy_until = asyncio.get_running_loop().time() + LEASE_SECONDS * 2
+        delays = iter((*RETRY_DELAYS, None))
+        while True:
             try:
                 await self.sync(run_id)
                 return
+            except LeaseBusy:  # another bot process is posting this run; ours come after
+                if asyncio.get_running_loop().time() > busy_until:
+                    logger.warning(
+                        "run %s stayed leased by another process; will retry later", run_id
+                    )
+                    return
+                await asyncio.sleep(0.1)
+                continue
             except Exception as exc:  # logged with traceback; delivery resumes on the next kick too
                 logger.exception("posting run %s to Slack failed", run_id, exc_info=exc)
+                delay = next(delays)
                 if delay is None:
                     return
                 await asyncio.sleep(delay)
@@ -76,50 +96,60 @@ class Outbox:
     async def sync(self, run_id: str) -> None:
         lock = self._locks.setdefault(run_id, asyncio.Lock())
         async with lock:
-            loaded = await self.service.load(run_id)
-            thread = await self.delivery.thread(run_id)
-            if thread is None:
-                posted = await self.client.chat_postMessage(
-                    channel=loaded.state.channel,
-                    text=f"Run {run_id}: {loaded.runbook.title}",
-                    blocks=root_message(loaded.state, loaded.runbook.title),
-                )
-                thread = (str(posted["channel"]), str(posted["ts"]))
-                await self.delivery.set_thread(run_id, *thread)
-            channel, root_ts = thread
-            posts = await self.delivery.posts(run_id)
-            touched: set[str] = set()
-            presented: dict[str, Entry] = {}
-            # The first sync of a run in this process redraws every card: a crash between a
-            # post and its card's redraw must not leave a card without its buttons.
-            first = run_id not in self._redrawn and loaded.state.status is RunStatus.ACTIVE
-            for entry in await self.store.read(run_id=run_id):
-                step_id = entry.data.get("step")
-                if entry.kind == STEP_KINDS_WITH_CARDS:
-                    presented[str(step_id)] = entry
-                state = posts.get(entry.seq)
-                if state is not None and state[0] == "sent":
-                    if first and isinstance(step_id, str):
-                        if entry.kind == STEP_KINDS_WITH_CARDS and state[1] is not None:
-                            await self.delivery.set_card(run_id, step_id, state[1])
-                        touched.add(step_id)
-                    continue
-                ts = await self._find(channel, root_ts, entry) if state is not None else None
-                if ts is None:
-                    await self.delivery.mark_sending(run_id, entry.seq)
-                    ts = await self._post(channel, root_ts, entry, loaded)
-                await self.delivery.mark_sent(run_id, entry.seq, ts)
-                if isinstance(step_id, str):
-                    if entry.kind == STEP_KINDS_WITH_CARDS:
-                        await self.delivery.set_card(run_id, step_id, ts)
+            if not await self.delivery.lease(run_id, self.owner, LEASE_SECONDS):
+                raise LeaseBusy(run_id)
+            try:
+                await self._sync(run_id)
+            finally:
+                await self.delivery.release(run_id, self.owner)
+
+    async def _sync(self, run_id: str) -> None:
+        loaded = await self.service.load(run_id)
+        thread = await self.delivery.thread(run_id)
+        if thread is None:
+            posted = await self.client.chat_postMessage(
+                channel=loaded.state.channel,
+                text=f"Run {run_id}: {loaded.runbook.title}",
+                blocks=root_message(loaded.state, loaded.runbook.title),
+            )
+            thread = (str(posted["channel"]), str(posted["ts"]))
+            await self.delivery.set_thread(run_id, *thread)
+        channel, root_ts = thread
+        posts = await self.delivery.posts(run_id)
+        touched: set[str] = set()
+        presented: dict[str, Entry] = {}
+        # The first sync of a run in this process redraws every card: a crash between a
+        # post and its card's redraw must not leave a card without its buttons.
+        first = run_id not in self._redrawn and loaded.state.status is RunStatus.ACTIVE
+        for entry in await self.store.read(run_id=run_id):
+            step_id = entry.data.get("step")
+            if entry.kind == STEP_KINDS_WITH_CARDS:
+                presented[str(step_id)] = entry
+            state = posts.get(entry.seq)
+            if state is not None and state[0] == "sent":
+                if first and isinstance(step_id, str):
+                    if entry.kind == STEP_KINDS_WITH_CARDS and state[1] is not None:
+                        await self.delivery.set_card(run_id, step_id, state[1])
                     touched.add(step_id)
-                if self.on_posted is not None:
-                    await self.on_posted(1)
-            if touched or first:
-                await self._refresh(
-                    run_id, channel, root_ts, {s: presented[s] for s in touched if s in presented}
-                )
-            self._redrawn.add(run_id)
+                continue
+            ts = await self._find(channel, root_ts, entry) if state is not None else None
+            if ts is None:
+                if not await self.delivery.lease(run_id, self.owner, LEASE_SECONDS):
+                    raise LeaseBusy(run_id)  # ours expired and was taken over: stop here
+                await self.delivery.mark_sending(run_id, entry.seq)
+                ts = await self._post(channel, root_ts, entry, loaded)
+            await self.delivery.mark_sent(run_id, entry.seq, ts)
+            if isinstance(step_id, str):
+                if entry.kind == STEP_KINDS_WITH_CARDS:
+                    await self.delivery.set_card(run_id, step_id, ts)
+                touched.add(step_id)
+            if self.on_posted is not None:
+                await self.on_posted(1)
+        if touched or first:
+            await self._refresh(
+                run_id, channel, root_ts, {s: presented[s] for s in touched if s in presented}
+            )
+        self._redrawn.add(run_id)
 
     async def _post(self, channel: str, root_ts: str, entry: Entry, loaded: LoadedRun) -> str:
         text = entry_text(entry)

@@ -6,14 +6,11 @@ hooks were put to a person, and every run could be finished."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
 import random
-import signal
-import sys
-from asyncio.subprocess import PIPE, Process
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,50 +21,14 @@ from bot.emulator.faults import FaultKind
 from bot.emulator.server import Emulator, running_emulator
 from bot.run_service import RunService
 from tests.console.test_serve import free_port
+from tests.reliability.processes import BotProcess as Bot
+from tests.reliability.processes import bot_env
 from tests.service_fixtures import publish_all, service
 from tests.slack.harness import SRE, workspace_for
 from tests.slack.test_e2e import EXAMPLE_RUNS
 
 KILLS = 20
 RUNS = ["restart-service", "database-failover", "disk-full-triage"] * 2
-
-
-@dataclass
-class Bot:
-    env: dict[str, str]
-    port: int
-    proc: Process | None = None
-    recovered: list[str] = field(default_factory=list)
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            "--port",
-            str(self.port),
-            env=self.env,
-            stdout=PIPE,
-        )
-        assert self.proc.stdout is not None
-        while True:
-            line = (await asyncio.wait_for(self.proc.stdout.readline(), 30)).decode()
-            assert line, "serve exited while starting"
-            if line.startswith("recovered "):
-                self.recovered.append(line.strip())
-            if line.startswith("runbook-bot: Slack over HTTP"):
-                return
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(self.proc.wait(), 20) == 0
 
 
 @dataclass(frozen=True)
@@ -126,6 +87,7 @@ async def test_twenty_sigkills_lose_and_repeat_nothing(tmp_path: Path, runbooks_
     async with (
         running_emulator(await workspace_for(runbooks_dir)) as emulator,
         service(db, runbooks_dir) as runs,
+        contextlib.AsyncExitStack() as stack,
     ):
         # Slow answers on some posts and updates widen the window for a kill mid-post.
         emulator.faults.at_random(
@@ -134,17 +96,10 @@ async def test_twenty_sigkills_lose_and_repeat_nothing(tmp_path: Path, runbooks_
             methods=frozenset({"chat.postMessage", "chat.update"}),
             delay=0.3,
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
-        env.update(
-            SLACK_BOT_TOKEN=emulator.token,
-            SLACK_SIGNING_SECRET=emulator.signing_secret,
-            SLACK_API_URL=emulator.api_url,
-            RUNBOOK_DB_URL=f"sqlite:///{db}",
-            RUNBOOKS_DIR=str(runbooks_dir),
-            RUNBOOK_DEMO_DIR=str(tmp_path / "demo"),
-        )
+        env = bot_env(emulator, db, runbooks_dir, tmp_path / "demo")
         bot = Bot(env, free_port())
         await bot.start()
+        stack.push_async_callback(bot.stop_or_kill)
         emulator.bot_url = f"http://127.0.0.1:{bot.port}/slack/events"
 
         run_ids: list[str] = []
@@ -169,8 +124,10 @@ async def test_twenty_sigkills_lose_and_repeat_nothing(tmp_path: Path, runbooks_
                 break
             run_id = rng.choice(active)
             loaded = await runs.load(run_id)
+            if loaded.state.current is None:  # it ended meanwhile
+                continue
             choice = next_click(runs, loaded, roles)
-            step = loaded.state.current.id  # type: ignore[union-attr]
+            step = loaded.state.current.id
             where = card(emulator, choice[0], step, run_id) if choice else None
             if choice is None or where is None:
                 await asyncio.sleep(0.05)  # a hook under way, or the card not posted yet
