@@ -14,6 +14,7 @@ import pytest
 
 from bot.catalog import load_roles
 from bot.emulator import payloads
+from bot.emulator.faults import FaultKind
 from bot.emulator.server import Emulator, running_emulator
 from tests.console.test_serve import free_port
 from tests.reliability.processes import BotProcess, bot_env
@@ -59,6 +60,10 @@ async def test_two_replicas_never_fork_the_chain_or_repeat_a_post(
         running_emulator(await workspace_for(runbooks_dir)) as emulator,
         service(db, runbooks_dir) as runs,
     ):
+        # Slow posts keep one replica mid-post while the other is kicked by its own decision.
+        emulator.faults.at_random(
+            0.3, (FaultKind.SLOW,), methods=frozenset({"chat.postMessage"}), seed=5, delay=0.2
+        )
         env = bot_env(emulator, db, runbooks_dir, tmp_path / "demo")
         bots = [BotProcess(env, free_port()), BotProcess(env, free_port())]
         await asyncio.gather(*(b.start() for b in bots))
