@@ -54,6 +54,8 @@ async def test_fifty_runs_through_a_failing_slack(
             injected
         )
         assert (await bot.runtime.store.verify()).ok
+        calls = sum(1 for m, _ in bot.emulator.calls if m in ("chat.postMessage", "chat.update"))
+        print(f"faults injected: { {k.value: n for k, n in injected.items()} } over {calls} calls")
 
 
 async def check_every_thread(bot: Bot, run_ids: list[str]) -> None:
