@@ -58,6 +58,13 @@ class Listeners:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def cancel(self) -> None:
+        """Stop what is still under way (shutdown after an error); a restart resumes it."""
+        tasks = [*self._background, *self.outbox.pending()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def drain(self) -> None:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)

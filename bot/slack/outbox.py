@@ -60,6 +60,9 @@ class Outbox:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def pending(self) -> list[asyncio.Task[None]]:
+        return list(self._tasks)
+
     async def drain(self) -> None:
         """Wait for the deliveries under way (tests and shutdown)."""
         while self._tasks:

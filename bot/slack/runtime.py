@@ -68,8 +68,11 @@ async def slack_runtime(settings: Settings) -> AsyncIterator[SlackRuntime]:
             listeners=listeners,
         )
         web_app = build_web_app(app, metrics, delivery.unsent)
-        yield SlackRuntime(app, client, store, service, listeners, outbox, web_app)
-        await listeners.drain()
+        try:
+            yield SlackRuntime(app, client, store, service, listeners, outbox, web_app)
+            await listeners.drain()
+        finally:
+            await listeners.cancel()
     finally:
         await delivery.close()
         await store.close()

@@ -45,7 +45,9 @@ async def test_fifty_runs_through_a_failing_slack(
 
         results: list[tuple[str, str]] = []
         for batch in range(0, RUNS, AT_ONCE):
-            results += await asyncio.gather(*(one(i) for i in range(batch, batch + AT_ONCE)))
+            async with asyncio.TaskGroup() as group:  # one failure cancels the rest
+                tasks = [group.create_task(one(i)) for i in range(batch, batch + AT_ONCE)]
+            results += [task.result() for task in tasks]
         await bot.settle()
         await check_every_thread(bot, [run_id for run_id, _ in results])
         assert [status for _, status in results] == ["completed"] * RUNS

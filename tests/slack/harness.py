@@ -57,14 +57,16 @@ class Bot:
         await self.settle()
         return answer
 
-    def shown(self, action_id: str, step: str | None = None) -> Message:
-        """The newest message that shows `action_id` (for `step`)."""
+    def shown(self, action_id: str, step: str | None = None, run_id: str | None = None) -> Message:
+        """The newest message that shows `action_id` (for `step` of `run_id`)."""
         for message in reversed(self.workspace.messages):
             found = Emulator.find_element(message.blocks, action_id)
             if found is None:
                 continue
             value = json.loads(found[0].get("value") or "{}")
-            if step is None or value.get("step") == step:
+            if (step is None or value.get("step") == step) and (
+                run_id is None or value.get("run") == run_id
+            ):
                 return message
         raise AssertionError(f"no {action_id} button for {step} is shown")
 
@@ -81,6 +83,7 @@ class Bot:
         *,
         value: str | None = None,
         settle: bool = True,
+        run_id: str | None = None,
     ) -> Answer:
         """Press the button; with settle=False, wait only until it is shown, not for
         everything the bot is doing (for many runs at once)."""
@@ -88,14 +91,14 @@ class Bot:
             deadline = asyncio.get_running_loop().time() + 60
             while asyncio.get_running_loop().time() < deadline:
                 with contextlib.suppress(AssertionError):
-                    self.shown(action_id, step)
+                    self.shown(action_id, step, run_id)
                     break
                 changed = self.workspace.changed()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(0.5):
                         await changed.wait()
                 await asyncio.sleep(0.05)  # let a burst of changes land before looking again
-        message = self.shown(action_id, step)
+        message = self.shown(action_id, step, run_id)
         answer = await self.emulator.click(
             user, message.channel, message.ts, action_id, value=value
         )
@@ -161,13 +164,19 @@ async def drive_to_completion(
             eligible = [u for u in people if u != requester or spec.guard.allow_requester]
             approvers = [a.actor for a in current.approvals]
             who = next(u for u in eligible if u not in approvers)
-            await bot.click("runbook.approval.approve", current.id, who, settle=settle)
+            await bot.click(
+                "runbook.approval.approve", current.id, who, settle=settle, run_id=run_id
+            )
         elif spec.kind.value == "hook":
-            await bot.click("runbook.step.run", current.id, requester, settle=settle)
+            await bot.click("runbook.step.run", current.id, requester, settle=settle, run_id=run_id)
         elif spec.kind.value == "decision":
-            await bot.click("runbook.step.choose.0", current.id, requester, settle=settle)
+            await bot.click(
+                "runbook.step.choose.0", current.id, requester, settle=settle, run_id=run_id
+            )
         else:
-            await bot.click("runbook.step.done", current.id, requester, settle=settle)
+            await bot.click(
+                "runbook.step.done", current.id, requester, settle=settle, run_id=run_id
+            )
     return (await bot.runtime.service.load(run_id)).state.status.value
 
 
