@@ -30,6 +30,7 @@ check: lint test
 ## bench: the benchmark scripts; each prints ratios against a baseline measured in the same run
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/ack.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
