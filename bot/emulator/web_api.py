@@ -58,6 +58,14 @@ def with_block_ids(blocks: Any) -> Any:
     ]
 
 
+def _message_blocks(args: dict[str, Any]) -> Any:
+    """The message's blocks, refused as Slack refuses text and Block Kit over its limits."""
+    blocks = _json_arg(args, "blocks")
+    if (breach := check_message(args.get("text"), blocks)) is not None:
+        raise SlackError(breach.error, breach.message.removeprefix("[ERROR] "))
+    return blocks
+
+
 def _message_out(message: Message) -> dict[str, Any]:
     out = {k: v for k, v in asdict(message).items() if v is not None and k != "ephemeral_for"}
     out.update(type="message", bot_id="B0EMULATOR")
@@ -86,9 +94,7 @@ def _channel(ws: Workspace, args: dict[str, Any]) -> str:
 
 def chat_post_message(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     channel = _channel(ws, args)
-    blocks = _json_arg(args, "blocks")
-    if (breach := check_message(args.get("text"), blocks)) is not None:
-        raise SlackError(breach.error, breach.message.removeprefix("[ERROR] "))
+    blocks = _message_blocks(args)
     thread_ts = args.get("thread_ts") or None
     if thread_ts is not None and ws.message(channel, str(thread_ts)) is None:
         raise SlackError("thread_not_found")
@@ -113,9 +119,7 @@ def chat_update(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
         raise SlackError("message_not_found")
     if message.user != BOT_USER:
         raise SlackError("cant_update_message")
-    blocks = _json_arg(args, "blocks")
-    if (breach := check_message(args.get("text"), blocks)) is not None:
-        raise SlackError(breach.error, breach.message.removeprefix("[ERROR] "))
+    blocks = _message_blocks(args)
     message.text = str(args.get("text") or "")
     if blocks is not None:
         message.blocks = with_block_ids(blocks)
@@ -133,9 +137,7 @@ def chat_post_ephemeral(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
         raise SlackError("user_not_found")
     if user not in channel.members:
         raise SlackError("user_not_in_channel")
-    blocks = _json_arg(args, "blocks")
-    if (breach := check_message(args.get("text"), blocks)) is not None:
-        raise SlackError(breach.error, breach.message.removeprefix("[ERROR] "))
+    blocks = _message_blocks(args)
     message = Message(
         ts=ws.next_ts(),
         channel=channel_id,

@@ -71,6 +71,22 @@ def next_click(runs: RunService, loaded: object, roles: RolesFile) -> tuple[str,
     return "runbook.step.done", SRE
 
 
+async def next_move(
+    runs: RunService, emulator: Emulator, run_id: str, roles: RolesFile
+) -> tuple[str, str, str, tuple[str, str]] | None:
+    """(action, user, step, (channel, ts) of the card) for the run's next click, or None
+    while there is nothing to click yet."""
+    loaded = await runs.load(run_id)
+    if loaded.state.current is None:  # it ended meanwhile
+        return None
+    choice = next_click(runs, loaded, roles)
+    step = loaded.state.current.id
+    where = card(emulator, choice[0], step, run_id) if choice else None
+    if choice is None or where is None:
+        return None
+    return choice[0], choice[1], step, where
+
+
 async def thread_markers(emulator: Emulator, run_id: str) -> list[str]:
     root = next((m for m in emulator.workspace.roots() if run_id in json.dumps(m.blocks)), None)
     if root is None:
@@ -123,16 +139,11 @@ async def test_twenty_sigkills_lose_and_repeat_nothing(tmp_path: Path, runbooks_
             if not active:
                 break
             run_id = rng.choice(active)
-            loaded = await runs.load(run_id)
-            if loaded.state.current is None:  # it ended meanwhile
-                continue
-            choice = next_click(runs, loaded, roles)
-            step = loaded.state.current.id
-            where = card(emulator, choice[0], step, run_id) if choice else None
-            if choice is None or where is None:
+            move = await next_move(runs, emulator, run_id, roles)
+            if move is None:
                 await asyncio.sleep(0.05)  # a hook under way, or the card not posted yet
                 continue
-            action, user = choice
+            action, user, step, where = move
             head, _ = await runs.store.head()
             click = asyncio.create_task(emulator.click(user, *where, action))
             kill_now = kills < KILLS and rng.random() < 0.5

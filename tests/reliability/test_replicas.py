@@ -18,7 +18,7 @@ from bot.emulator.faults import FaultKind
 from bot.emulator.server import Emulator, running_emulator
 from tests.console.test_serve import free_port
 from tests.reliability.processes import BotProcess, bot_env
-from tests.reliability.test_kill import card, next_click, thread_markers
+from tests.reliability.test_kill import next_move, thread_markers
 from tests.service_fixtures import publish_all, service
 from tests.slack.harness import SRE, workspace_for
 from tests.slack.test_e2e import EXAMPLE_RUNS
@@ -81,18 +81,12 @@ async def test_two_replicas_never_fork_the_chain_or_repeat_a_post(
                 if not active:
                     break
                 for run_id in active:
-                    loaded = await runs.load(run_id)
-                    if loaded.state.current is None:  # it ended meanwhile
+                    move = await next_move(runs, emulator, run_id, roles)
+                    if move is None:
                         continue
-                    choice = next_click(runs, loaded, roles)
-                    step = loaded.state.current.id
-                    where = card(emulator, choice[0], step, run_id) if choice else None
-                    if choice is None or where is None:
-                        continue
-                    assert await click_on_both(emulator, bots, choice[1], *where, choice[0]) == [
-                        200,
-                        200,
-                    ]
+                    action, user, _, (channel, ts) = move
+                    statuses = await click_on_both(emulator, bots, user, channel, ts, action)
+                    assert statuses == [200, 200]
                     clicks += 1
                 await asyncio.sleep(0.05)
             verdict = await runs.store.verify()
