@@ -52,6 +52,7 @@ class Outbox:
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _redrawn: set[str] = field(default_factory=set)
+    _unredrawn: dict[str, set[str]] = field(default_factory=dict)  # run -> steps to redraw
     owner: str = field(default_factory=process_owner)  # runs whose cards were redrawn since start
 
     def kick(self, run_id: str) -> None:
@@ -119,7 +120,8 @@ class Outbox:
             await self.delivery.set_thread(run_id, *thread)
         channel, root_ts = thread
         posts = await self.delivery.posts(run_id)
-        touched: set[str] = set()
+        # Cards whose redraw failed last time (Slack refused after its retries) go again.
+        touched: set[str] = set(self._unredrawn.get(run_id, ()))
         presented: dict[str, Entry] = {}
         # The first sync of a run in this process redraws every card: a crash between a
         # post and its card's redraw must not leave a card without its buttons.
@@ -149,9 +151,11 @@ class Outbox:
             if self.on_posted is not None:
                 await self.on_posted(1)
         if touched or first:
+            self._unredrawn[run_id] = touched
             await self._refresh(
                 run_id, channel, root_ts, {s: presented[s] for s in touched if s in presented}
             )
+        self._unredrawn.pop(run_id, None)
         self._redrawn.add(run_id)
 
     async def _post(self, channel: str, root_ts: str, entry: Entry, loaded: LoadedRun) -> str:

@@ -279,3 +279,12 @@ async def test_verify_answers_the_person_and_the_run_thread(bot: Bot) -> None:
     assert bot.workspace.thread(root.ts)[-1].text.startswith(
         "<@U0IC00001> ran `/runbook verify`: :white_check_mark: ledger intact"
     )
+
+
+async def test_a_card_redraw_refused_by_slack_is_tried_again(bot: Bot) -> None:
+    run_id = run_id_of((await bot.command("start restart-service service=api")).text)
+    bot.emulator.fail_next("chat.update", FaultKind.ERROR, error="internal_error")
+    await bot.click("runbook.step.done", "announce", SRE)  # its redraw is refused once
+    assert bot.shown("runbook.step.run", "check", run_id)  # the next card has its button
+    announce = next(m for m in bot.workspace.messages if "'announce'" in m.text and m.thread_ts)
+    assert all(b.get("type") != "actions" for b in announce.blocks or [])  # and the old lost it
