@@ -39,16 +39,19 @@ def _text(obj: Any, pointer: str, limit: int, *, plain_only: bool = False) -> No
         raise _Invalid(f"must be less than {limit + 1} characters", f"{pointer}/text")
 
 
+def _at_most(container: dict[str, Any], key: str, limit: int, pointer: str) -> None:
+    if len(str(container.get(key, ""))) > limit:
+        raise _Invalid(f"must be less than {limit + 1} characters", f"{pointer}/{key}")
+
+
 def _element(element: Any, pointer: str) -> None:
     if not isinstance(element, dict) or element.get("type") not in ELEMENT_TYPES:
         raise _Invalid("unsupported element type", f"{pointer}/type")
-    if len(str(element.get("action_id", ""))) > 255:
-        raise _Invalid("must be less than 256 characters", f"{pointer}/action_id")
+    _at_most(element, "action_id", 255, pointer)
     kind = element["type"]
     if kind == "button":
         _text(element.get("text"), f"{pointer}/text", 75, plain_only=True)
-        if len(str(element.get("value", ""))) > 2000:
-            raise _Invalid("must be less than 2001 characters", f"{pointer}/value")
+        _at_most(element, "value", 2000, pointer)
         if element.get("style") not in (None, "primary", "danger"):
             raise _Invalid("must be primary or danger", f"{pointer}/style")
     elif kind == "static_select":
@@ -57,15 +60,13 @@ def _element(element: Any, pointer: str) -> None:
             raise _Invalid("must have between 1 and 100 options", f"{pointer}/options")
         for i, option in enumerate(options):
             _text(option.get("text"), f"{pointer}/options/{i}/text", 75, plain_only=True)
-            if len(str(option.get("value", ""))) > 150:
-                raise _Invalid("must be less than 151 characters", f"{pointer}/options/{i}/value")
+            _at_most(option, "value", 150, f"{pointer}/options/{i}")
 
 
 def _block(block: Any, pointer: str) -> None:
     if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
         raise _Invalid("unsupported block type", f"{pointer}/type")
-    if len(str(block.get("block_id", ""))) > 255:
-        raise _Invalid("must be less than 256 characters", f"{pointer}/block_id")
+    _at_most(block, "block_id", 255, pointer)
     kind = block["type"]
     if kind == "section":
         if "text" not in block and "fields" not in block:
@@ -140,10 +141,8 @@ def check_view(view: Any) -> Breach | None:
             for key in ("submit", "close"):
                 if key in view:
                     _text(view[key], f"/view/{key}", 24, plain_only=True)
-        if len(str(view.get("private_metadata", ""))) > 3000:
-            raise _Invalid("must be less than 3001 characters", "/view/private_metadata")
-        if len(str(view.get("callback_id", ""))) > 255:
-            raise _Invalid("must be less than 256 characters", "/view/callback_id")
+        _at_most(view, "private_metadata", 3000, "/view")
+        _at_most(view, "callback_id", 255, "/view")
         _blocks(view.get("blocks", []), MAX_VIEW_BLOCKS)
     except _Invalid as exc:
         return Breach("invalid_arguments", str(exc))

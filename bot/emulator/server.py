@@ -25,10 +25,11 @@ from slack_sdk.signature import SignatureVerifier
 from bot.emulator import payloads
 from bot.emulator.faults import Fault, FaultKind, Faults
 from bot.emulator.web_api import call
-from bot.emulator.workspace import BOT_USER, Channel, Message, View, Workspace, write_whole
+from bot.emulator.workspace import BOT_USER, Channel, Message, User, View, Workspace, write_whole
 
 logger = logging.getLogger("runbook-bot.emulator")
 COMMAND = "/runbook"
+MAX_RESPONSE_URLS = 1000
 SAVE_EVERY = 0.25  # seconds between writes of the workspace file, at most
 
 
@@ -219,7 +220,7 @@ class Emulator:
             return Answer(status, json.loads(text))
         return Answer(status, {"text": text} if text else {})
 
-    def _user(self, user_id: str) -> Any:
+    def _user(self, user_id: str) -> User:
         user = self.workspace.users.get(user_id)
         if user is None or user.is_bot:
             raise EmulatorError(f"there is no person {user_id!r} in this workspace")
@@ -228,21 +229,9 @@ class Emulator:
     def _response_url(self, user: str, channel: str, ts: str | None = None) -> str:
         token = secrets.token_hex(8)
         self._responses[token] = (user, channel, ts)
+        if len(self._responses) > MAX_RESPONSE_URLS:  # the oldest expire, as Slack's do
+            del self._responses[next(iter(self._responses))]
         return f"{self.base_url}/emulator/respond/{token}"
-
-    def _ephemeral(self, user: str, channel: str, body: dict[str, Any]) -> None:
-        if not body.get("text") and not body.get("blocks"):
-            return
-        message = Message(
-            ts=self.workspace.next_ts(),
-            channel=channel,
-            user=BOT_USER,
-            text=str(body.get("text", "")),
-            blocks=body.get("blocks"),
-            ephemeral_for=user,
-        )
-        self.workspace.ephemerals.append(message)
-        self.workspace.touch()
 
     async def slash(self, user_id: str, channel_id: str, text: str) -> Answer:
         """`/runbook TEXT` typed by a person in a channel; the ack is shown only to them."""
@@ -260,30 +249,17 @@ class Emulator:
             response_url=self._response_url(user.id, channel.id),
         )
         answer = await self._send("slash_commands", payload)
-        if answer.status == 200:
-            self._respond(user.id, channel.id, None, answer.body)
-        else:
-            self._ephemeral(
-                user.id,
-                channel.id,
-                {"text": f'/runbook failed with the error "dispatch_failed" ({answer.status})'},
-            )
+        failed = {"text": f'/runbook failed with the error "dispatch_failed" ({answer.status})'}
+        self._respond(user.id, channel.id, answer.body if answer.status == 200 else failed)
         return answer
 
-    def _respond(self, user: str, channel: str, ts: str | None, body: dict[str, Any]) -> None:
-        if body.get("response_type") == "in_channel":
-            self.workspace.messages.append(
-                Message(
-                    ts=self.workspace.next_ts(),
-                    channel=channel,
-                    user=BOT_USER,
-                    text=str(body.get("text", "")),
-                    blocks=body.get("blocks"),
-                )
-            )
-            self.workspace.touch()
-        else:
-            self._ephemeral(user, channel, body)
+    def _respond(self, user: str, channel: str, body: dict[str, Any]) -> None:
+        """What the bot answers a person: in the channel, or shown only to them."""
+        if not body.get("text") and not body.get("blocks"):
+            return
+        text, blocks = str(body.get("text", "")), body.get("blocks")
+        shown_to = None if body.get("response_type") == "in_channel" else user
+        self.workspace.post(channel, BOT_USER, text, blocks, ephemeral_for=shown_to)
 
     async def respond(self, request: web.Request) -> web.Response:
         """A response_url: messages the bot sends back to whoever invoked it."""
@@ -302,7 +278,7 @@ class Emulator:
             original.edited = True
             self.workspace.touch()
         else:
-            self._respond(user, channel, ts, body)
+            self._respond(user, channel, body)
         return web.json_response({"ok": True})
 
     @staticmethod
@@ -333,6 +309,23 @@ class Emulator:
     ) -> Answer:
         """A person presses a button (or picks `option` in a select) shown on a message.
         `value` replaces the button's value, as a tampering client would."""
+        payload = self.action_payload(
+            user_id, channel_id, ts, action_id, block_id=block_id, option=option, value=value
+        )
+        return await self._send("interactive", payload)
+
+    def action_payload(
+        self,
+        user_id: str,
+        channel_id: str,
+        ts: str,
+        action_id: str,
+        *,
+        block_id: str | None = None,
+        option: str | None = None,
+        value: str | None = None,
+    ) -> dict[str, Any]:
+        """The block_actions payload Slack would send for that press (tests replay it)."""
         user = self._user(user_id)
         channel = self.workspace.channel(channel_id)
         message = self.workspace.message(channel_id, ts) or next(
@@ -347,7 +340,7 @@ class Emulator:
         element, found_block = found
         if value is not None:
             element = {**element, "value": value}
-        payload = payloads.block_actions(
+        return payloads.block_actions(
             self.workspace,
             user,
             element,
@@ -358,7 +351,6 @@ class Emulator:
             channel=channel,
             selected=self._option(element, option),
         )
-        return await self._send("interactive", payload)
 
     @staticmethod
     def _option(element: dict[str, Any], option: str | None) -> dict[str, Any] | None:
@@ -444,10 +436,7 @@ class Emulator:
             raise EmulatorError("Write something first.")
         if thread_ts is not None and self.workspace.message(channel.id, thread_ts) is None:
             raise EmulatorError(f"there is no thread {thread_ts} in {channel_id}")
-        message = Message(self.workspace.next_ts(), channel.id, user.id, text, None, thread_ts)
-        self.workspace.messages.append(message)
-        self.workspace.touch()
-        return message
+        return self.workspace.post(channel.id, user.id, text, thread_ts=thread_ts)
 
     def dismiss(self, user_id: str, ts: str) -> None:
         """Ephemeral messages can be dismissed by the person who sees them."""

@@ -98,16 +98,13 @@ def chat_post_message(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     thread_ts = args.get("thread_ts") or None
     if thread_ts is not None and ws.message(channel, str(thread_ts)) is None:
         raise SlackError("thread_not_found")
-    message = Message(
-        ts=ws.next_ts(),
-        channel=channel,
-        user=BOT_USER,
-        text=str(args.get("text") or ""),
-        blocks=with_block_ids(blocks),
+    message = ws.post(
+        channel,
+        BOT_USER,
+        str(args.get("text") or ""),
+        with_block_ids(blocks),
         thread_ts=str(thread_ts) if thread_ts else None,
     )
-    ws.messages.append(message)
-    ws.touch()
     return {"ok": True, "channel": channel, "ts": message.ts, "message": _message_out(message)}
 
 
@@ -138,17 +135,14 @@ def chat_post_ephemeral(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     if user not in channel.members:
         raise SlackError("user_not_in_channel")
     blocks = _message_blocks(args)
-    message = Message(
-        ts=ws.next_ts(),
-        channel=channel_id,
-        user=BOT_USER,
-        text=str(args.get("text") or ""),
-        blocks=with_block_ids(blocks),
+    message = ws.post(
+        channel_id,
+        BOT_USER,
+        str(args.get("text") or ""),
+        with_block_ids(blocks),
         thread_ts=args.get("thread_ts") or None,
         ephemeral_for=user,
     )
-    ws.ephemerals.append(message)
-    ws.touch()
     return {"ok": True, "message_ts": message.ts}
 
 

@@ -117,6 +117,24 @@ class Workspace:
         """An event set at the next change; wait on it with `asyncio.timeout`."""
         return self._changed
 
+    def post(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        *,
+        thread_ts: str | None = None,
+        ephemeral_for: str | None = None,
+    ) -> Message:
+        """A new message (or an ephemeral one, kept apart), stamped with the next ts."""
+        message = Message(
+            self.next_ts(), channel, user, text, blocks, thread_ts, False, ephemeral_for
+        )
+        (self.ephemerals if ephemeral_for else self.messages).append(message)
+        self.touch()
+        return message
+
     def next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._clock):06d}"
 
@@ -151,6 +169,10 @@ class Workspace:
     # ---- triggers --------------------------------------------------------------------------
 
     def issue_trigger(self, user: str, channel: str | None) -> str:
+        now = time.monotonic()
+        self.triggers = {  # expired ones can never be redeemed: forget them
+            k: t for k, t in self.triggers.items() if now - t.issued <= TRIGGER_SECONDS
+        }
         trigger = f"{next(self._clock)}.{secrets.token_hex(6)}"
         self.triggers[trigger] = Trigger(user, channel, time.monotonic())
         return trigger
