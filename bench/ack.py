@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import statistics
 import sys
@@ -30,7 +29,6 @@ from urllib.parse import urlencode
 import aiohttp
 from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,7 +39,13 @@ from bot.catalog import load_catalog_and_hooks  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.domain.versions import Ref  # noqa: E402
 from bot.emulator import payloads  # noqa: E402
-from bot.emulator.server import Emulator, running_emulator, start_site  # noqa: E402
+from bot.emulator.server import (  # noqa: E402
+    FORM,
+    Emulator,
+    interactive_body,
+    running_emulator,
+    start_site,
+)
 from bot.emulator.workspace import Workspace  # noqa: E402
 from bot.ledger.sqlite_store import SqliteStore  # noqa: E402
 from bot.slack.metrics import Metrics  # noqa: E402
@@ -50,16 +54,6 @@ from bot.slack.web import build_web_app  # noqa: E402
 
 USER, CHANNEL = "U0SRE0001", "C0INCIDENT"
 Body = tuple[str, str]  # (body, content type)
-
-
-def signed(secret: str, body: str, content_type: str) -> dict[str, str]:
-    ts = str(int(time.time()))
-    return {
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
-        or "",
-        "Content-Type": content_type,
-    }
 
 
 def slash_body(ws: Workspace, text: str) -> Body:
@@ -72,34 +66,23 @@ def slash_body(ws: Workspace, text: str) -> Body:
         trigger_id="t",
         response_url="http://127.0.0.1:9/r",
     )
-    return urlencode(form), "application/x-www-form-urlencoded"
+    return urlencode(form), FORM
 
 
 def click_bodies(emulator: Emulator, count: int) -> list[Body]:
     """One Done click per run, on the card the outbox posted for its first step."""
     ws, bodies = emulator.workspace, []
     for message in ws.messages:
-        found = Emulator.find_element(message.blocks, "runbook.step.done")
-        if found is None:
-            continue
-        click = payloads.block_actions(
-            ws,
-            ws.users[USER],
-            found[0],
-            found[1],
-            trigger_id="t",
-            response_url="",
-            message=message,
-            channel=ws.channels[CHANNEL],
-        )
-        bodies.append(
-            (urlencode({"payload": json.dumps(click)}), "application/x-www-form-urlencoded")
-        )
+        if Emulator.find_element(message.blocks, "runbook.step.done") is not None:
+            click = emulator.action_payload(USER, CHANNEL, message.ts, "runbook.step.done")
+            bodies.append((interactive_body(click), FORM))
     assert len(bodies) >= count, f"only {len(bodies)} cards were posted"
     return bodies[:count]
 
 
-async def measure(url: str, secret: str, bodies: list[Body], concurrency: int) -> list[float]:
+async def measure(
+    url: str, emulator: Emulator, bodies: list[Body], concurrency: int
+) -> list[float]:
     latencies: list[float] = []
     queue = list(reversed(bodies))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
@@ -107,7 +90,7 @@ async def measure(url: str, secret: str, bodies: list[Body], concurrency: int) -
         async def worker() -> None:
             while queue:
                 body, content_type = queue.pop()
-                headers = signed(secret, body, content_type)
+                headers = emulator.signed_headers(body, content_type)
                 start = time.perf_counter()
                 async with session.post(url, data=body.encode(), headers=headers) as response:
                     await response.read()
@@ -170,8 +153,8 @@ async def run(requests: int, levels: list[int]) -> list[dict[str, Any]]:
                 status = slash_body(emulator.workspace, "status nope")
                 # Warm both up (auth.test, imports, connection pools).
                 for url in (ours_url, bare_url):
-                    await measure(f"{url}/slack/events", emulator.signing_secret, [status] * 20, 4)
-                await measure(f"{ours_url}/slack/events", emulator.signing_secret, clicks[:5], 1)
+                    await measure(f"{url}/slack/events", emulator, [status] * 20, 4)
+                await measure(f"{ours_url}/slack/events", emulator, clicks[:5], 1)
                 clicks = clicks[5:]
                 for i, level in enumerate(levels):
                     batch = clicks[i * requests : (i + 1) * requests]
@@ -179,12 +162,10 @@ async def run(requests: int, levels: list[int]) -> list[dict[str, Any]]:
                         ("click", batch),
                         ("/runbook status", [status] * requests),
                     ):
-                        ours = await measure(
-                            f"{ours_url}/slack/events", emulator.signing_secret, bodies, level
-                        )
+                        ours = await measure(f"{ours_url}/slack/events", emulator, bodies, level)
                         await runtime.listeners.drain()
                         bare_lat = await measure(
-                            f"{bare_url}/slack/events", emulator.signing_secret, bodies, level
+                            f"{bare_url}/slack/events", emulator, bodies, level
                         )
                         rows.append(
                             {"kind": kind, "concurrency": level, "ours": ours, "bare": bare_lat}

@@ -33,6 +33,14 @@ MAX_RESPONSE_URLS = 1000
 SAVE_EVERY = 0.25  # seconds between writes of the workspace file, at most
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+def interactive_body(payload: dict[str, Any]) -> str:
+    """How Slack POSTs an interaction: a form with one field, the JSON payload."""
+    return urlencode({"payload": json.dumps(payload)})
+
+
 class EmulatorError(Exception):
     """What a person could not have done in Slack (clicking a button that is not shown)."""
 
@@ -188,10 +196,9 @@ class Emulator:
                 self._waiting.pop(envelope_id, None)
                 return Answer(504, {"text": "The bot did not acknowledge within 3 seconds."})
         if kind == "slash_commands":
-            body, content_type = urlencode(payload), "application/x-www-form-urlencoded"
+            body, content_type = urlencode(payload), FORM
         elif kind == "interactive":
-            body = urlencode({"payload": json.dumps(payload)})
-            content_type = "application/x-www-form-urlencoded"
+            body, content_type = interactive_body(payload), FORM
         else:
             body, content_type = json.dumps(payload), "application/json"
         return await self.post_signed(body, self.signed_headers(body, content_type))

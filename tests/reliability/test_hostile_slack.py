@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.emulator import payloads
+from bot.emulator.server import FORM, interactive_body
 from tests.slack.harness import CHANNEL, IC, OUTSIDER, SRE, Bot, running_bot
 from tests.slack.test_e2e import run_id_of
 
-FORM = "application/x-www-form-urlencoded"
 SECRET_TOKEN = "s3cr3t-hunter2-value"
 TOKEN_LOOKING = "xoxb-123456789012-abcdefABCDEF"
 LEAKY = f"""
@@ -72,20 +72,8 @@ async def test_oversized_and_malformed_bodies_are_refused(bot: Bot) -> None:
 async def test_a_replayed_click_changes_nothing_more(bot: Bot) -> None:
     run_id = run_id_of((await bot.command("start restart-service service=api")).text)
     message = bot.shown("runbook.step.done", "announce")
-    found = bot.emulator.find_element(message.blocks, "runbook.step.done")
-    assert found is not None
-    user = bot.workspace.users[SRE]
-    click = payloads.block_actions(
-        bot.workspace,
-        user,
-        found[0],
-        found[1],
-        trigger_id="t",
-        response_url="",
-        message=message,
-        channel=bot.workspace.channels[CHANNEL],
-    )
-    body = urlencode({"payload": json.dumps(click)})
+    click = bot.emulator.action_payload(SRE, CHANNEL, message.ts, "runbook.step.done")
+    body = interactive_body(click)
     headers = bot.emulator.signed_headers(body, FORM)
     for _ in range(3):  # the same signed bytes, replayed within the five-minute window
         assert (await bot.emulator.post_signed(body, headers)).status == 200
@@ -110,7 +98,7 @@ async def test_unknown_action_ids_change_nothing(bot: Bot) -> None:
             message=bot.shown("runbook.step.done", "announce"),
             channel=bot.workspace.channels[CHANNEL],
         )
-        assert await signed(bot, urlencode({"payload": json.dumps(click)})) in (200, 404)
+        assert await signed(bot, interactive_body(click)) in (200, 404)
     assert await ledger_size(bot) == before
     assert any("is not one this bot knows" in t for t in bot.ephemeral_texts())
 

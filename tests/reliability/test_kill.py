@@ -24,7 +24,7 @@ from tests.console.test_serve import free_port
 from tests.reliability.processes import BotProcess as Bot
 from tests.reliability.processes import bot_env
 from tests.service_fixtures import publish_all, service
-from tests.slack.harness import SRE, workspace_for
+from tests.slack.harness import SRE, find_card, workspace_for
 from tests.slack.test_e2e import EXAMPLE_RUNS
 
 KILLS = 20
@@ -38,17 +38,6 @@ class Acked:
     user: str
     action: str
     head: int  # ledger size before the click
-
-
-def card(emulator: Emulator, action: str, step: str, run_id: str) -> tuple[str, str] | None:
-    for message in reversed(emulator.workspace.messages):
-        found = Emulator.find_element(message.blocks, action)
-        if found is None:
-            continue
-        value = json.loads(found[0].get("value") or "{}")
-        if value.get("step") == step and value.get("run") == run_id:
-            return message.channel, message.ts
-    return None
 
 
 def next_click(runs: RunService, loaded: object, roles: RolesFile) -> tuple[str, str] | None:
@@ -81,10 +70,10 @@ async def next_move(
         return None
     choice = next_click(runs, loaded, roles)
     step = loaded.state.current.id
-    where = card(emulator, choice[0], step, run_id) if choice else None
-    if choice is None or where is None:
+    shown = find_card(emulator.workspace, choice[0], step, run_id) if choice else None
+    if choice is None or shown is None:
         return None
-    return choice[0], choice[1], step, where
+    return choice[0], choice[1], step, (shown.channel, shown.ts)
 
 
 async def thread_markers(emulator: Emulator, run_id: str) -> list[str]:

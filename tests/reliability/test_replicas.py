@@ -5,17 +5,14 @@ entry posted once, in order, in one thread per run."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
 from bot.catalog import load_roles
-from bot.emulator import payloads
 from bot.emulator.faults import FaultKind
-from bot.emulator.server import Emulator, running_emulator
+from bot.emulator.server import FORM, Emulator, interactive_body, running_emulator
 from tests.console.test_serve import free_port
 from tests.reliability.processes import BotProcess, bot_env
 from tests.reliability.test_kill import next_move, thread_markers
@@ -29,22 +26,8 @@ RUNS = ["restart-service", "database-failover", "disk-full-triage", "customer-co
 async def click_on_both(
     emulator: Emulator, bots: list[BotProcess], user: str, channel: str, ts: str, action: str
 ) -> list[int]:
-    message = emulator.workspace.message(channel, ts)
-    assert message is not None
-    found = emulator.find_element(message.blocks, action)
-    assert found is not None
-    click = payloads.block_actions(
-        emulator.workspace,
-        emulator.workspace.users[user],
-        found[0],
-        found[1],
-        trigger_id=emulator.workspace.issue_trigger(user, channel),
-        response_url="",
-        message=message,
-        channel=emulator.workspace.channels[channel],
-    )
-    body = urlencode({"payload": json.dumps(click)})
-    headers = emulator.signed_headers(body, "application/x-www-form-urlencoded")
+    body = interactive_body(emulator.action_payload(user, channel, ts, action))
+    headers = emulator.signed_headers(body, FORM)
     answers = await asyncio.gather(*(emulator.post_signed(body, headers, b.url) for b in bots))
     return [a.status for a in answers]
 

@@ -39,6 +39,22 @@ async def workspace_for(runbooks_dir: Path) -> Workspace:
     return workspace
 
 
+def find_card(
+    workspace: Workspace, action_id: str, step: str | None = None, run_id: str | None = None
+) -> Message | None:
+    """The newest message showing `action_id` whose button is for `step` of `run_id`."""
+    for message in reversed(workspace.messages):
+        found = Emulator.find_element(message.blocks, action_id)
+        if found is None:
+            continue
+        value = json.loads(found[0].get("value") or "{}")
+        if (step is None or value.get("step") == step) and (
+            run_id is None or value.get("run") == run_id
+        ):
+            return message
+    return None
+
+
 @dataclass
 class Bot:
     runtime: SlackRuntime
@@ -59,16 +75,10 @@ class Bot:
 
     def shown(self, action_id: str, step: str | None = None, run_id: str | None = None) -> Message:
         """The newest message that shows `action_id` (for `step` of `run_id`)."""
-        for message in reversed(self.workspace.messages):
-            found = Emulator.find_element(message.blocks, action_id)
-            if found is None:
-                continue
-            value = json.loads(found[0].get("value") or "{}")
-            if (step is None or value.get("step") == step) and (
-                run_id is None or value.get("run") == run_id
-            ):
-                return message
-        raise AssertionError(f"no {action_id} button for {step} is shown")
+        message = find_card(self.workspace, action_id, step, run_id)
+        if message is None:
+            raise AssertionError(f"no {action_id} button for {step} is shown")
+        return message
 
     def value(self, action_id: str, step: str | None = None) -> dict[str, Any]:
         found = Emulator.find_element(self.shown(action_id, step).blocks, action_id)
