@@ -25,6 +25,13 @@ SCHEMA = (
 )
 
 
+UNSENT = (
+    "FROM ledger_entries e JOIN slack_threads t ON e.run_id = t.run_id"
+    " LEFT JOIN slack_posts p ON p.run_id = e.run_id AND p.seq = e.seq"
+    " WHERE p.state IS NULL OR p.state != 'sent'"
+)
+
+
 def process_owner() -> str:
     """Who holds a lease: this host and process."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -152,13 +159,13 @@ class DeliveryStore:
 
     async def unsent(self) -> int:
         """Entries of runs with a thread that have not been posted yet (the outbox backlog)."""
-        rows = await self._run(
-            self._q,
-            "SELECT COUNT(*) FROM ledger_entries e JOIN slack_threads t ON e.run_id = t.run_id"
-            " LEFT JOIN slack_posts p ON p.run_id = e.run_id AND p.seq = e.seq"
-            " WHERE p.state IS NULL OR p.state != 'sent'",
-        )
+        rows = await self._run(self._q, f"SELECT COUNT(*) {UNSENT}")
         return int(rows[0][0])
+
+    async def runs_with_unsent(self) -> list[str]:
+        """Runs, ended or not, whose thread still lacks some of their entries."""
+        rows = await self._run(self._q, f"SELECT DISTINCT e.run_id {UNSENT}")
+        return [str(r[0]) for r in rows]
 
     async def close(self) -> None:
         def close() -> None:

@@ -92,10 +92,11 @@ class Outbox:
                 await asyncio.sleep(delay)
 
     async def resume_all(self) -> None:
-        """After a restart: finish posting every run that has a thread."""
-        for run in await self.store.runs():
-            if await self.delivery.thread(run["run_id"]) is not None:
-                self.kick(run["run_id"])
+        """After a restart: bring active runs' threads and cards up to date, and finish posting
+        ended runs that still lack entries. Not every run in history: start-up stays short."""
+        active = [run["run_id"] for run in await self.store.runs(status="active")]
+        for run_id in dict.fromkeys([*active, *await self.delivery.runs_with_unsent()]):
+            self.kick(run_id)
 
     async def sync(self, run_id: str) -> None:
         lock = self._locks.setdefault(run_id, asyncio.Lock())

@@ -288,3 +288,16 @@ async def test_a_card_redraw_refused_by_slack_is_tried_again(bot: Bot) -> None:
     assert bot.shown("runbook.step.run", "check", run_id)  # the next card has its button
     announce = next(m for m in bot.workspace.messages if "'announce'" in m.text and m.thread_ts)
     assert all(b.get("type") != "actions" for b in announce.blocks or [])  # and the old lost it
+
+
+async def test_a_restart_finishes_ended_runs_and_posts_unthreaded_ones(bot: Bot) -> None:
+    ended = run_id_of((await bot.command("start customer-comms-outage product=Checkout")).text)
+    await bot.runtime.service.abort(ended, actor=SRE, reason="drill over")  # not posted yet
+    fresh, _ = await bot.runtime.service.start(  # a crash before its root message was posted
+        Ref("disk-full-triage"), {"host": "db2"}, requester=SRE, channel=CHANNEL
+    )
+    await bot.runtime.outbox.resume_all()
+    await bot.settle()
+    for run_id in (ended, fresh):
+        shown, expected = await thread_matches_ledger(bot, run_id)
+        assert shown == expected
