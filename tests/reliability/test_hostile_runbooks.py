@@ -40,7 +40,8 @@ def check_answer(text: str) -> None:
         assert parsed.problems, "an invalid file must say why"
     lines = text.count("\n") + 2
     for problem in parsed.problems:
-        assert 1 <= problem.line <= lines and problem.column >= 1, problem
+        assert 1 <= problem.line <= lines, problem  # inside the file
+        assert problem.column >= 1, problem
         assert problem.message and "Traceback" not in problem.message
 
 
