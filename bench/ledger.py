@@ -12,7 +12,6 @@ Usage: python bench/ledger.py [--appends N] [--entries N]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import sqlite3
 import statistics
@@ -23,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot import event_loop
 from bot.config import Synchronous
 from bot.ledger.chain import Entry, NewEvent, hash_message
 from bot.ledger.sqlite_store import BUSY_TIMEOUT_MS, SqliteStore, schema_statements
@@ -145,4 +145,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(event_loop.run(main()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -13,7 +12,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from bot import logs
+from bot import event_loop, logs
 from bot.cli import catalog_commands, drill, ledger_commands, serve
 from bot.config import Settings
 from bot.errors import UserError, report_unexpected
@@ -175,7 +174,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         settings = load_settings(args)
         handler: Command = args.handler
-        return asyncio.run(handler(args, settings, stream))
+        return event_loop.run(handler(args, settings, stream))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -101,16 +101,43 @@ def _check_single_line(event: NewEvent) -> None:
             raise ValueError(f"ledger {label} must be a non-empty single line, got {value!r}")
 
 
-def seal(events: Sequence[NewEvent], *, head_seq: int, head_hash: str, ts: str) -> list[Entry]:
-    """Turn new events into chained entries following the head (seq, hash)."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An event checked and with its payload encoded: all the work that needs no head, done
+    before taking the write lock so that the lock is held for as little as possible."""
+
+    kind: str
+    actor: str
+    payload: str
+    run_id: str | None
+    run_version: int | None
+
+
+def prepare(events: Iterable[NewEvent]) -> list[Prepared]:
+    """Check and encode events; a ValueError here means nothing was written."""
+    out = []
+    for event in events:
+        _check_single_line(event)
+        payload = canonical_json(dict(event.payload))
+        out.append(Prepared(event.kind, event.actor, payload, event.run_id, event.run_version))
+    return out
+
+
+def seal(events: Sequence[Prepared], *, head_seq: int, head_hash: str, ts: str) -> list[Entry]:
+    """Turn prepared events into chained entries following the head (seq, hash)."""
     entries = []
     prev_hash, seq = head_hash, head_seq
     for event in events:
-        _check_single_line(event)
         seq += 1
-        payload = canonical_json(dict(event.payload))
         message = hash_message(
-            prev_hash, seq, ts, event.run_id, event.run_version, event.kind, event.actor, payload
+            prev_hash,
+            seq,
+            ts,
+            event.run_id,
+            event.run_version,
+            event.kind,
+            event.actor,
+            event.payload,
         )
         digest = hashlib.sha256(message).hexdigest()
         entries.append(
@@ -121,7 +148,7 @@ def seal(events: Sequence[NewEvent], *, head_seq: int, head_hash: str, ts: str) 
                 event.run_version,
                 event.kind,
                 event.actor,
-                payload,
+                event.payload,
                 prev_hash,
                 digest,
             )

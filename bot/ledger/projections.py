@@ -52,5 +52,7 @@ def run_index_change(entry: Entry) -> tuple[str, dict[str, Any]] | None:
             "last_seq": entry.seq,
         }
         return "insert", row
-    status = {"run.completed": "completed", "run.aborted": "aborted"}.get(entry.kind, "")
+    status = {"run.completed": "completed", "run.aborted": "aborted"}.get(entry.kind)
+    if status is None:  # most entries: the index is left alone, so the append writes less
+        return None
     return "status", {"run_id": entry.run_id, "status": status, "last_seq": entry.seq}

@@ -1,8 +1,15 @@
-"""The verification fast path: re-hash a range of entries with SQLite building the bytes.
+"""The verification fast path: re-hash ranges of entries with SQLite building the bytes.
 
-Measured on a 300,000-entry ledger: building each entry's bytes in SQLite and comparing whole
-batches of digests is about twice as fast as decoding rows into Entry objects. On any fault the
-caller walks the chain again with `chain.verify_chain`, which names what went wrong.
+Measured on a 300,000-entry ledger (see bench/ledger.py), against decoding rows into Entry
+objects and hashing those (about 300,000 entries/s on one CPU):
+- SQLite's `printf` builds each entry's message about 1.3x faster than `||` concatenation.
+- One aggregate query per batch hands over all its messages as one NUL-separated blob, with the
+  stored hashes and prev_hashes each as one string: one step of the cursor instead of one per
+  row, and the comparisons are whole-string. About 550,000 entries/s on one CPU.
+- Large ledgers are split into ranges checked at the same time (see parallel_check.py).
+On any fault the caller walks the chain again with `chain.verify_chain`, which names what went
+wrong, so this path only ever has to say "intact" or "look closer". A NUL inside a field can
+only add pieces to a batch, which the count check refuses.
 """
 
 from __future__ import annotations
@@ -10,33 +17,41 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 
-# chain.hash_message, built by SQLite in C.
+# chain.hash_message, built by SQLite in C. printf's %s writes NULL as the empty string.
 _HASH_MESSAGE_SQL = (
-    "CAST(prev_hash || char(10) || seq || char(10) || ts || char(10) || ifnull(run_id, '') || char(10)"
-    " || ifnull(run_version, '') || char(10) || kind || char(10) || actor || char(10) || payload AS BLOB)"
+    "printf('%s\n%d\n%s\n%s\n%s\n%s\n%s\n%s', prev_hash, seq, ts, run_id, run_version,"
+    " kind, actor, payload)"
 )
+# A range scan of the INTEGER PRIMARY KEY visits rows in seq order, so the three aggregates
+# line up row for row.
+_BATCH_SQL = (
+    f"SELECT CAST(group_concat({_HASH_MESSAGE_SQL}, char(0)) AS BLOB),"
+    " group_concat(hash, ''), group_concat(prev_hash, ''), count(*)"
+    " FROM ledger_entries WHERE seq BETWEEN ? AND ?"
+)
+_BATCH = 1024
 
 
 def check_range(conn: sqlite3.Connection, low: int, high: int) -> tuple[str, str] | None:
-    """(first prev_hash, last hash) of entries low..high if each hashes right and links to the
-    one before it; None otherwise."""
-    cursor = conn.execute(
-        f"SELECT prev_hash, hash, {_HASH_MESSAGE_SQL} FROM ledger_entries "
-        "WHERE seq BETWEEN ? AND ? ORDER BY seq",
-        (low, high),
-    )
+    """(first prev_hash, last hash) of entries low..high if each hashes right, links to the
+    one before it and none is missing; None otherwise."""
     sha256 = hashlib.sha256
     first: str | None = None
     last = ""
-    while rows := cursor.fetchmany(4096):
-        prevs, digests, messages = zip(*rows, strict=True)
-        if [sha256(m).hexdigest() for m in messages] != list(digests):
+    for start in range(low, high + 1, _BATCH):
+        end = min(start + _BATCH - 1, high)
+        blob, hashes, prevs, count = conn.execute(_BATCH_SQL, (start, end)).fetchone()
+        if count != end - start + 1 or not isinstance(blob, bytes):
+            return None
+        messages = blob.split(b"\0")
+        computed = "".join([sha256(m).hexdigest() for m in messages])
+        if len(messages) != count or computed != hashes or len(prevs) != len(computed):
             return None
         if first is None:
-            first = prevs[0]
-        elif prevs[0] != last:
+            first = prevs[:64]
+        elif prevs[:64] != last:
             return None
-        if prevs[1:] != digests[:-1]:
+        if prevs[64:] != computed[:-64]:
             return None
-        last = digests[-1]
+        last = computed[-64:]
     return (first, last) if first is not None else None

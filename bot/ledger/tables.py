@@ -63,7 +63,7 @@ class RunIndexRow(SQLModel, table=True):
     requester: str
     status: str = Field(index=True)
     started_seq: int
-    last_seq: int
+    last_seq: int  # the entry that last set `status`: the start, completion or abort
 
 
 INDEX_TABLES = ("runs",)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.ledger import parallel_check
 from bot.ledger.chain import Entry, NewEvent, compute_hash
 from bot.ledger.sqlite_store import SqliteStore
 
@@ -71,6 +72,16 @@ async def _publish_one(path: Path) -> None:
     }
     await store.append([NewEvent("runbook.published", "alice", payload)])
     await store.close()
+
+
+@pytest.fixture(autouse=True, params=["one process", "helper processes"])
+def verify_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every tamper class is caught whether one process re-hashes the chain or three share it
+    (an 11-entry ledger then splits into 1-4, 5-8 and 9-11, so seq 6 is a helper's)."""
+    if request.param == "helper processes":
+        monkeypatch.setattr(parallel_check, "PARALLEL_FROM", 2)
+        monkeypatch.setattr(parallel_check, "helper_count", lambda: 3)
+    return str(request.param)
 
 
 @pytest.fixture

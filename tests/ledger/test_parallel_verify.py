@@ -1,0 +1,140 @@
+"""Verification split across helper processes: ranges, the links between them, and fallbacks."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.ledger import parallel_check
+from bot.ledger.chain import Entry, NewEvent, compute_hash, verify_chain
+from bot.ledger.range_check import check_range
+from bot.ledger.sqlite_store import SqliteStore
+from tests.ledger.test_tampering import attacker, row
+
+ENTRIES = 3000
+
+
+@given(count=st.integers(min_value=1, max_value=10_000_000), parts=st.integers(1, 64))
+def test_split_covers_every_entry_once(count: int, parts: int) -> None:
+    parts = min(parts, count)
+    ranges = parallel_check.split(count, parts)
+    assert len(ranges) == parts
+    assert ranges[0][0] == 1 and ranges[-1][1] == count
+    for (_, high), (low, _) in itertools.pairwise(ranges):
+        assert low == high + 1
+    assert all(low <= high for low, high in ranges)
+
+
+@pytest.fixture
+async def big_ledger(tmp_path: Path) -> Path:
+    path = tmp_path / "ledger.db"
+    store = await SqliteStore.open(path)
+    for start in range(0, ENTRIES - 1, 500):
+        await store.append(
+            [
+                NewEvent("step.done", "U1", {"i": i, "note": "ok"}, run_id=f"r{i % 9}")
+                for i in range(start, min(start + 500, ENTRIES - 1))
+            ]
+        )
+    await store.close()
+    return path
+
+
+@pytest.fixture
+def three_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel_check, "PARALLEL_FROM", 1000)
+    monkeypatch.setattr(parallel_check, "helper_count", lambda: 3)
+
+
+async def verdict_of(path: Path) -> tuple[int | None, str, int, str]:
+    store = await SqliteStore.open(path)
+    try:
+        verdict = await store.verify()
+    finally:
+        await store.close()
+    return verdict.bad_seq, verdict.problem, verdict.entries, verdict.head_hash
+
+
+def slow_walk(path: Path) -> tuple[int, str]:
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT * FROM ledger_entries ORDER BY seq").fetchall()
+    conn.close()
+    verdict = verify_chain(Entry(*r) for r in rows)
+    assert verdict.ok, verdict.problem
+    return verdict.entries, verdict.head_hash
+
+
+@pytest.mark.usefixtures("three_processes")
+async def test_helpers_agree_with_a_walk_of_the_whole_chain(big_ledger: Path) -> None:
+    conn = sqlite3.connect(big_ledger)
+    parts = parallel_check.split(ENTRIES, 3)
+    assert parallel_check.check_all(conn, big_ledger, ENTRIES) == (
+        "0" * 64,
+        conn.execute("SELECT hash FROM ledger_entries WHERE seq = ?", (ENTRIES,)).fetchone()[0],
+    )
+    # Each helper's range on its own is intact too, and they meet end to start.
+    results = [check_range(conn, low, high) for low, high in parts]
+    assert all(r is not None for r in results)
+    conn.close()
+    entries, head = slow_walk(big_ledger)
+    assert await verdict_of(big_ledger) == (None, "", entries, head)
+
+
+@pytest.mark.usefixtures("three_processes")
+async def test_a_cut_exactly_where_two_ranges_meet_is_found(big_ledger: Path) -> None:
+    """Each range verifies in itself; only the link between them is wrong."""
+    boundary = parallel_check.split(ENTRIES, 3)[1][0]
+    conn = attacker(big_ledger)
+    prev = "1" * 64  # the cut; every later entry is re-hashed to follow it
+    for seq in range(boundary, ENTRIES + 1):
+        rehashed = Entry(**{**vars(row(conn, seq)), "prev_hash": prev})
+        prev = compute_hash(rehashed)
+        conn.execute(
+            "UPDATE ledger_entries SET prev_hash = ?, hash = ? WHERE seq = ?",
+            (rehashed.prev_hash, prev, seq),
+        )
+    assert check_range(conn, boundary, ENTRIES) == ("1" * 64, prev)
+    conn.close()
+    bad, problem, _, _ = await verdict_of(big_ledger)
+    assert bad == boundary and problem.startswith("chain cut")
+
+
+@pytest.mark.usefixtures("three_processes")
+async def test_helpers_that_cannot_start_fall_back_to_the_full_walk(
+    big_ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    conn = sqlite3.connect(big_ledger)
+    assert parallel_check.check_all(conn, big_ledger, ENTRIES) is None
+    conn.close()
+    entries, head = slow_walk(big_ledger)
+    assert await verdict_of(big_ledger) == (None, "", entries, head)
+
+
+async def test_a_nul_in_a_field_is_not_mistaken_for_a_tamper(big_ledger: Path) -> None:
+    """The fast path splits messages at NUL; a chain that is valid with a NUL inside an actor
+    must still verify, by the careful walk."""
+    conn = attacker(big_ledger)
+    seq = ENTRIES - 1
+    old = row(conn, seq)
+    odd = Entry(**{**vars(old), "actor": "U1\x00U2"})
+    odd = Entry(**{**vars(odd), "hash": compute_hash(odd)})
+    last = row(conn, ENTRIES)
+    relinked = Entry(**{**vars(last), "prev_hash": odd.hash})
+    relinked = Entry(**{**vars(relinked), "hash": compute_hash(relinked)})
+    conn.execute(
+        "UPDATE ledger_entries SET actor = ?, hash = ? WHERE seq = ?", (odd.actor, odd.hash, seq)
+    )
+    conn.execute(
+        "UPDATE ledger_entries SET prev_hash = ?, hash = ? WHERE seq = ?",
+        (relinked.prev_hash, relinked.hash, ENTRIES),
+    )
+    assert check_range(conn, seq - 10, ENTRIES) is None  # the fast path steps aside
+    conn.close()
+    assert await verdict_of(big_ledger) == (None, "", ENTRIES, relinked.hash)
