@@ -71,11 +71,17 @@ class RunService:
     on_change: Callable[[str], None] | None = None
     _secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     _runbooks: dict[str, Runbook] = field(default_factory=dict)  # by sha256: versions never change
+    _versions: dict[tuple[str, int], tuple[VersionInfo, Runbook, dict[str, str]]] = field(
+        default_factory=dict
+    )
     _hooks: dict[tuple[str, str], asyncio.Task[hc.HookOutcome]] = field(default_factory=dict)
 
     # ---- loading ----------------------------------------------------------------------
 
     async def _pinned(self, ref: Ref) -> tuple[VersionInfo, Runbook, dict[str, str]]:
+        if ref.number is not None and (ref.name, ref.number) in self._versions:
+            # A published version never changes, so every click on a run needs no lookup.
+            return self._versions[ref.name, ref.number]
         version = await catalog_service.find(self.store, ref)
         pinned = await catalog_service.pinned_hooks(self.store, version)
         runbook = self._runbooks.get(version.sha256)
@@ -86,6 +92,7 @@ class RunService:
                     f"{version.short} no longer matches its hash; the database was changed. Run `runbook-bot ledger verify`."
                 )
             runbook = self._runbooks[version.sha256] = parsed.model
+        self._versions[version.name, version.number] = (version, runbook, pinned)
         return version, runbook, pinned
 
     async def pinned_runbook(self, ref: Ref) -> Runbook:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -21,10 +22,13 @@ EVENTS = (
 )  # keep manifest.yml's bot_events in step (tests/slack/test_manifest.py)
 
 
-def web_client(token: str, base_url: str) -> AsyncWebClient:
+def web_client(
+    token: str, base_url: str, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
     """slack_sdk retries only connection errors by default; rate limits (honouring Retry-After)
-    and server errors need their own handlers."""
-    client = AsyncWebClient(token=token, base_url=base_url)
+    and server errors need their own handlers. Without `session` the SDK opens a new
+    connection for every call, which was the largest share of the outbox's CPU under load."""
+    client = AsyncWebClient(token=token, base_url=base_url, session=session)
     client.retry_handlers.extend(
         [
             AsyncRateLimitErrorRetryHandler(max_retry_count=5),

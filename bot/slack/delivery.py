@@ -56,6 +56,7 @@ class DeliveryStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._thread = DbThread("slack-delivery")
+        self._held: dict[tuple[str, str], float] = {}  # (run, owner) -> until, for leases we hold
         self._conn: sqlite3.Connection | None = None
 
     @classmethod
@@ -70,6 +71,9 @@ class DeliveryStore:
     def _open_sync(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Safe against a crash of the process (WAL), without an fsync per post: these rows are
+        # a copy's bookkeeping, and the ledger's own appends stay synchronous=FULL.
+        conn.execute("PRAGMA synchronous = NORMAL")
         for statement in SCHEMA:
             conn.execute(statement)
         self._conn = conn
@@ -128,7 +132,15 @@ class DeliveryStore:
     async def lease(self, run_id: str, owner: str, seconds: float) -> bool:
         """Take or renew the right to post this run. Several bot processes on one database
         must not post the same entry twice; a crashed holder's lease is taken over at once."""
-        return bool(await self._run(self._lease_sync, run_id, owner, seconds))
+        until = self._held.get((run_id, owner), 0.0)
+        if until - time.time() > seconds / 2:
+            return True  # ours for a while yet: nobody else may take a lease that has not expired
+        taken = bool(await self._run(self._lease_sync, run_id, owner, seconds))
+        if taken:
+            self._held[run_id, owner] = time.time() + seconds - 1  # a margin for clock reads
+        else:
+            self._held.pop((run_id, owner), None)
+        return taken
 
     def _lease_sync(self, run_id: str, owner: str, seconds: float) -> bool:
         assert self._conn is not None
@@ -153,6 +165,7 @@ class DeliveryStore:
             raise
 
     async def release(self, run_id: str, owner: str) -> None:
+        self._held.pop((run_id, owner), None)
         await self._run(
             self._q, "DELETE FROM slack_leases WHERE run_id = ? AND owner = ?", run_id, owner
         )

@@ -71,9 +71,16 @@ class Listeners:
         await self.outbox.drain()
 
     async def _warn(self, channel: str | None, user: str, text: str) -> None:
-        if channel:
+        """Tell one person why nothing happened; runs after the ack, so a failure is only logged."""
+        if not channel:
+            return
+        try:
             await self.client.chat_postEphemeral(
                 channel=channel, user=user, text=f":warning: {escape(text)}"
+            )
+        except SlackApiError as exc:
+            logger.warning(
+                "chat.postEphemeral to %s failed: %s", user, exc.response.get("error", "unknown")
             )
 
     async def _open(
@@ -245,13 +252,15 @@ class Listeners:
             self._count(entries)
         except UserError as exc:
             await ack()
-            await self._warn(channel, user, str(exc))
+            self.later(self._warn(channel, user, str(exc)))
             return
         await ack()
         for entry in entries:
             if entry.kind == "approval.refused":
-                await self._warn(
-                    channel, user, f"Your approval does not count: {entry.data.get('why')}."
+                self.later(
+                    self._warn(
+                        channel, user, f"Your approval does not count: {entry.data.get('why')}."
+                    )
                 )
         if entries:
             self.outbox.kick(entries[0].run_id or "")
@@ -379,10 +388,12 @@ class Listeners:
         await ack()
         for entry in entries:
             if entry.kind == "approval.refused":
-                await self._warn(
-                    meta.get("channel"),
-                    user,
-                    f"Your denial does not count: {entry.data.get('why')}.",
+                self.later(
+                    self._warn(
+                        meta.get("channel"),
+                        user,
+                        f"Your denial does not count: {entry.data.get('why')}.",
+                    )
                 )
         self.outbox.kick(value.run)
 

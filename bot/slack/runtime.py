@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -40,8 +41,15 @@ class SlackRuntime:
 @asynccontextmanager
 async def slack_runtime(settings: Settings) -> AsyncIterator[SlackRuntime]:
     assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None
-    client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
-    store = await open_store(settings)
+    session = aiohttp.ClientSession()  # one pool of keep-alive connections to Slack
+    client = web_client(
+        settings.slack_bot_token.get_secret_value(), settings.slack_api_url, session
+    )
+    try:
+        store = await open_store(settings)
+    except BaseException:
+        await session.close()
+        raise
     delivery = await DeliveryStore.open(sqlite_path(settings.runbook_db_url))
     try:
         registry = await load_registry([settings.runbooks_dir / HOOKS_DIR])
@@ -76,3 +84,4 @@ async def slack_runtime(settings: Settings) -> AsyncIterator[SlackRuntime]:
     finally:
         await delivery.close()
         await store.close()
+        await session.close()

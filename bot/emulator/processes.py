@@ -1,4 +1,5 @@
-"""`runbook-bot serve` as a real subprocess in Slack HTTP mode, pointed at an emulator."""
+"""`runbook-bot serve` as a real subprocess in Slack HTTP mode, pointed at an emulator: for the
+reliability tests and the benchmarks."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class BotProcess:
     port: int
     proc: Process | None = None
     recovered: list[str] = field(default_factory=list)
+    quiet: bool = False  # drop the bot's log lines (benchmarks); tests keep them for failures
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
@@ -43,6 +45,7 @@ class BotProcess:
             str(self.port),
             env=self.env,
             stdout=PIPE,
+            stderr=asyncio.subprocess.DEVNULL if self.quiet else None,
         )
         assert self.proc.stdout is not None
         while True:
