@@ -277,8 +277,7 @@ class Emulator:
         body = await request.json()
         original = self.workspace.message(channel, ts) if ts else None
         if original is not None and body.get("delete_original"):
-            self.workspace.messages.remove(original)
-            self.workspace.touch()
+            self.workspace.remove(original)
         elif original is not None and body.get("replace_original"):
             original.text = str(body.get("text", original.text))
             original.blocks = body.get("blocks", original.blocks)

@@ -89,6 +89,7 @@ class Workspace:
     version: int = 0
     _clock: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _by_ts: dict[tuple[str, str], Message] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.users.setdefault(BOT_USER, User(BOT_USER, "runbook-bot", "App", is_bot=True))
@@ -131,7 +132,11 @@ class Workspace:
         message = Message(
             self.next_ts(), channel, user, text, blocks, thread_ts, False, ephemeral_for
         )
-        (self.ephemerals if ephemeral_for else self.messages).append(message)
+        if ephemeral_for:
+            self.ephemerals.append(message)
+        else:
+            self.messages.append(message)
+            self._by_ts[channel, message.ts] = message
         self.touch()
         return message
 
@@ -151,7 +156,14 @@ class Workspace:
         return None
 
     def message(self, channel: str, ts: str) -> Message | None:
-        return next((m for m in self.messages if m.ts == ts and m.channel == channel), None)
+        if len(self._by_ts) != len(self.messages):  # appended or replaced from outside
+            self._by_ts = {(m.channel, m.ts): m for m in self.messages}
+        return self._by_ts.get((channel, ts))
+
+    def remove(self, message: Message) -> None:
+        self.messages.remove(message)
+        self._by_ts.pop((message.channel, message.ts), None)
+        self.touch()
 
     def roots(self, channel: str | None = None) -> list[Message]:
         return [
