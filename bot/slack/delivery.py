@@ -16,19 +16,35 @@ from bot.ledger.sqlite_store import BUSY_TIMEOUT_MS
 
 T = TypeVar("T")
 SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS slack_threads (run_id TEXT PRIMARY KEY, channel TEXT NOT NULL, root_ts TEXT NOT NULL)",
+    # settled = 1: the run has ended and every entry of it is in its thread, so start-up and the
+    # backlog metric never look at it again; history grows, their work does not.
+    "CREATE TABLE IF NOT EXISTS slack_threads (run_id TEXT PRIMARY KEY, channel TEXT NOT NULL,"
+    " root_ts TEXT NOT NULL, settled INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS slack_posts (run_id TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL,"
     " ts TEXT, PRIMARY KEY (run_id, seq))",
     "CREATE TABLE IF NOT EXISTS slack_cards (run_id TEXT NOT NULL, step_id TEXT NOT NULL, ts TEXT NOT NULL,"
     " PRIMARY KEY (run_id, step_id))",
     "CREATE TABLE IF NOT EXISTS slack_leases (run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL)",
+    # The ledger head when start-up last looked: entries after it may belong to settled runs
+    # (a note amended after the end) whose post a crash cut short.
+    "CREATE TABLE IF NOT EXISTS slack_watermark (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)",
+)
+UNSETTLED_INDEX = "CREATE INDEX IF NOT EXISTS ix_slack_threads_unsettled ON slack_threads (run_id) WHERE settled = 0"
+
+# Entries of unsettled runs not yet in their thread; the partial index keeps this to the runs
+# still in play (active, or ended with posts outstanding).
+UNSENT = (
+    "FROM slack_threads t JOIN ledger_entries e ON e.run_id = t.run_id"
+    " LEFT JOIN slack_posts p ON p.run_id = e.run_id AND p.seq = e.seq"
+    " WHERE t.settled = 0 AND (p.state IS NULL OR p.state != 'sent')"
 )
 
 
-UNSENT = (
-    "FROM ledger_entries e JOIN slack_threads t ON e.run_id = t.run_id"
-    " LEFT JOIN slack_posts p ON p.run_id = e.run_id AND p.seq = e.seq"
-    " WHERE p.state IS NULL OR p.state != 'sent'"
+SETTLE_ALL_POSTED = (
+    "UPDATE slack_threads SET settled = 1 WHERE run_id IN (SELECT run_id FROM runs"
+    " WHERE status != 'active') AND NOT EXISTS (SELECT 1 FROM ledger_entries e LEFT JOIN"
+    " slack_posts p ON p.run_id = e.run_id AND p.seq = e.seq WHERE e.run_id = slack_threads.run_id"
+    " AND (p.state IS NULL OR p.state != 'sent'))"
 )
 
 
@@ -74,8 +90,27 @@ class DeliveryStore:
         # Safe against a crash of the process (WAL), without an fsync per post: these rows are
         # a copy's bookkeeping, and the ledger's own appends stay synchronous=FULL.
         conn.execute("PRAGMA synchronous = NORMAL")
-        for statement in SCHEMA:
-            conn.execute(statement)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in SCHEMA:
+                conn.execute(statement)
+            columns = [row[1] for row in conn.execute("PRAGMA table_info(slack_threads)")]
+            if "settled" not in columns:  # a database from before settling: settle it once
+                conn.execute(
+                    "ALTER TABLE slack_threads ADD COLUMN settled INTEGER NOT NULL DEFAULT 0"
+                )
+                conn.execute(SETTLE_ALL_POSTED)
+            conn.execute(UNSETTLED_INDEX)
+            # Every run with entries so far is settled or not as it should be: start looking
+            # for late entries from here.
+            conn.execute(
+                "INSERT OR IGNORE INTO slack_watermark SELECT 1, COALESCE(MAX(seq), 0)"
+                " FROM ledger_entries"
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         self._conn = conn
 
     def _q(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -91,7 +126,7 @@ class DeliveryStore:
     async def set_thread(self, run_id: str, channel: str, root_ts: str) -> None:
         await self._run(
             self._q,
-            "INSERT OR IGNORE INTO slack_threads VALUES (?, ?, ?)",
+            "INSERT OR IGNORE INTO slack_threads (run_id, channel, root_ts) VALUES (?, ?, ?)",
             run_id,
             channel,
             root_ts,
@@ -176,9 +211,34 @@ class DeliveryStore:
         return int(rows[0][0])
 
     async def runs_with_unsent(self) -> list[str]:
-        """Runs, ended or not, whose thread still lacks some of their entries."""
-        rows = await self._run(self._q, f"SELECT DISTINCT e.run_id {UNSENT}")
+        """Runs, ended or not, whose thread still lacks some of their entries. Start-up calls
+        this once: it unsettles the runs that gained entries since the last start-up (bounded
+        by what was written since, never by the whole history) and moves the watermark on."""
+        return list(await self._run(self._runs_with_unsent_sync))
+
+    def _runs_with_unsent_sync(self) -> list[str]:
+        assert self._conn is not None
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            head = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger_entries").fetchone()[0]
+            after = conn.execute("SELECT seq FROM slack_watermark WHERE id = 1").fetchone()[0]
+            conn.execute(
+                "UPDATE slack_threads SET settled = 0 WHERE settled = 1 AND run_id IN"
+                " (SELECT run_id FROM ledger_entries NOT INDEXED WHERE seq > ? AND run_id IS NOT NULL)",
+                (after,),
+            )
+            conn.execute("INSERT OR REPLACE INTO slack_watermark VALUES (1, ?)", (head,))
+            rows = conn.execute(f"SELECT DISTINCT t.run_id {UNSENT}").fetchall()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         return [str(r[0]) for r in rows]
+
+    async def settle(self, run_id: str) -> None:
+        """The run has ended and its thread holds every entry: leave it out of start-up."""
+        await self._run(self._q, "UPDATE slack_threads SET settled = 1 WHERE run_id = ?", run_id)
 
     async def close(self) -> None:
         def close() -> None:

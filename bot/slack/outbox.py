@@ -158,6 +158,8 @@ class Outbox:
             )
         self._unredrawn.pop(run_id, None)
         self._redrawn.add(run_id)
+        if loaded.state.status is not RunStatus.ACTIVE:
+            await self.delivery.settle(run_id)
 
     async def _post(self, channel: str, root_ts: str, entry: Entry, loaded: LoadedRun) -> str:
         text = entry_text(entry)
