@@ -35,6 +35,7 @@ from bench.common import (
     DONE,
     REPO,
     USER,
+    drained_in,
     free_port,
     machine,
     pct,
@@ -126,7 +127,8 @@ async def run(requests: int, levels: list[int]) -> list[dict[str, Any]]:
                         ("/runbook status", [status] * requests),
                     ):
                         ours = await measure(served.bot.url, emulator, bodies, level)
-                        await asyncio.sleep(1)  # let the outbox post what the clicks decided
+                        # The outbox posts and redraws what the clicks decided first.
+                        await drained_in(served.bot.base_url)
                         bare_lat = await measure(bare_url, emulator, bodies, level)
                         rows.append(
                             {"kind": kind, "concurrency": level, "ours": ours, "bare": bare_lat}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import re
 import socket
 import sqlite3
 import sys
@@ -20,6 +21,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -107,6 +110,29 @@ async def served_bot(tmp: Path, *, publish: bool = True) -> AsyncIterator[Served
             yield Served(emulator, bot, db)
         finally:
             await bot.stop_or_kill()
+
+
+async def outbox(url: str) -> tuple[int, int]:
+    """The outbox backlog (entries not yet posted) and the deliveries under way, as the bot's
+    own /metrics reports them."""
+    async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as response:
+        text = await response.text()
+    figures = []
+    for name in ("runbook_outbox_backlog", "runbook_outbox_deliveries"):
+        match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+        assert match, f"no {name} on /metrics"
+        figures.append(int(float(match.group(1))))
+    return figures[0], figures[1]
+
+
+async def drained_in(url: str, seconds: float = 120) -> float:
+    """Wait until the bot has posted and redrawn everything decided so far; the seconds it took."""
+    started = time.monotonic()
+    while await outbox(url) != (0, 0):
+        if time.monotonic() - started > seconds:
+            raise TimeoutError("the outbox did not drain")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
 
 
 def done_cards(ws: Workspace) -> list[Message]:

@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
@@ -42,6 +40,7 @@ from bench.common import (
     RUNBOOKS,
     USER,
     Served,
+    drained_in,
     machine,
     pct,
     rss_mb,
@@ -64,15 +63,6 @@ def button(message: Message) -> dict[str, Any] | None:
     """The Done button's decoded value (run and step), if the card still shows one."""
     found = Emulator.find_element(message.blocks, DONE)
     return json.loads(found[0]["value"]) if found else None
-
-
-async def backlog(url: str) -> int:
-    """The outbox backlog, as the bot's own /metrics reports it."""
-    async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as response:
-        text = await response.text()
-    match = re.search(r"^runbook_outbox_backlog (\S+)$", text, re.MULTILINE)
-    assert match, "no runbook_outbox_backlog on /metrics"
-    return int(float(match.group(1)))
 
 
 async def card_latency(served: Served, count: int, rate: float) -> tuple[list[float], list[float]]:
@@ -238,18 +228,10 @@ async def run(runs: int, rate: float, seconds: float, latency_clicks: int) -> di
                 f"{pct(load.acks, 50):.1f} ms, p99 {pct(load.acks, 99):.1f} ms; "
                 f"{load.refused} refused, {load.starved} ticks without a card"
             )
-            t0 = time.perf_counter()
-            url = served.bot.url.rsplit("/slack/events", 1)[0]
-            drained = True
             try:
-                while await backlog(url):
-                    await asyncio.sleep(0.25)
-                    if time.perf_counter() - t0 > 120:
-                        raise TimeoutError
+                drain_s, drained = await drained_in(served.bot.base_url), True
             except TimeoutError:
-                drained = False
-            drain_s = time.perf_counter() - t0
-            await asyncio.sleep(1)  # card redraws after the last post
+                drain_s, drained = 120.0, False
             after = rss_mb(pid)
             result = await check(served, load, started_before)
     return {

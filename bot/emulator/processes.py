@@ -67,8 +67,13 @@ class BotProcess:
             assert await asyncio.wait_for(self.proc.wait(), 20) == 0
 
     @property
+    def base_url(self) -> str:
+        """Where /healthz and /metrics are."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/slack/events"
+        return f"{self.base_url}/slack/events"
 
     async def stop_or_kill(self) -> None:
         """For a test's cleanup: never leave a bot process behind."""

@@ -6,8 +6,10 @@ never blocks the event loop and each append is a single transaction in a single 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -37,6 +39,7 @@ from bot.ledger.checkpoints import Checkpoint
 from bot.ledger.db_thread import DbThread
 from bot.ledger.parallel_check import check_all
 from bot.ledger.projections import rows_for, run_index_change
+from bot.ledger.write_lock import immediate, write_lock
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
@@ -73,6 +76,13 @@ def schema_statements() -> list[str]:
     return statements
 
 
+Outcome = list[Entry] | ConflictError
+
+
+def _conflict(exc: sqlite3.IntegrityError) -> ConflictError:
+    return ConflictError(f"Another writer got there first ({exc}); reload and decide again.")
+
+
 class SqliteStore:
     """A LedgerStore on one SQLite file."""
 
@@ -82,6 +92,11 @@ class SqliteStore:
         self._clock = clock
         self._thread = DbThread("sqlite-ledger")
         self._conn: sqlite3.Connection | None = None
+        self._write_lock = write_lock(path)
+        # Appends waiting for the next group commit, and the task committing them.
+        self._queued: list[tuple[Sequence[Prepared], asyncio.Future[list[Entry]]]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self.commits = 0  # append transactions committed: how well appends are grouped
 
     @classmethod
     async def open(
@@ -135,9 +150,9 @@ class SqliteStore:
         def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
             self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
-    def _transaction(self) -> SqliteStore._Txn:
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction: takes the write lock at once, so writers queue, never deadlock."""
-        return SqliteStore._Txn(self._db, "BEGIN IMMEDIATE")
+        return immediate(self._db, self._write_lock)
 
     def _snapshot(self) -> SqliteStore._Txn:
         """A read transaction: one consistent view, while other connections go on appending."""
@@ -192,9 +207,28 @@ class SqliteStore:
             with self._transaction():
                 return self._append_locked(events)
         except sqlite3.IntegrityError as exc:
-            raise ConflictError(
-                f"Another writer got there first ({exc}); reload and decide again."
-            ) from None
+            raise _conflict(exc) from None
+
+    def _append_group_sync(self, groups: Sequence[Sequence[Prepared]]) -> list[Outcome]:
+        """Several callers' appends in one transaction, so they share one commit (one fsync
+        under synchronous=FULL). Each keeps its own atomicity through a savepoint: a conflict
+        refuses that append alone. A failed commit fails them all, and none is acknowledged."""
+        if len(groups) == 1:
+            try:
+                return [self._append_sync(groups[0])]
+            except ConflictError as exc:
+                return [exc]
+        outcomes: list[Outcome] = []
+        with self._transaction():
+            for events in groups:
+                self._db.execute("SAVEPOINT one_append")
+                try:
+                    outcomes.append(self._append_locked(events))
+                except sqlite3.IntegrityError as exc:
+                    self._db.execute("ROLLBACK TO one_append")
+                    outcomes.append(_conflict(exc))
+                self._db.execute("RELEASE one_append")
+        return outcomes
 
     def _read_sync(self, after: int, run_id: str | None, limit: int | None) -> list[Entry]:
         sql = f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE seq > ?"
@@ -276,9 +310,36 @@ class SqliteStore:
     # ---- the async API ----------------------------------------------------------------
 
     async def append(self, events: Sequence[NewEvent]) -> list[Entry]:
+        """Durable when it returns. Appends that arrive while a commit is under way wait for
+        it and then commit together: with many clicks at once, one fsync serves them all."""
         if not events:
             return []
-        return await self._run(self._append_sync, prepare(events))
+        future: asyncio.Future[list[Entry]] = asyncio.get_running_loop().create_future()
+        self._queued.append((prepare(events), future))
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_queued())
+        return await future
+
+    async def _commit_queued(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    outcomes: list[Outcome | BaseException] = list(
+                        await self._run(self._append_group_sync, [events for events, _ in batch])
+                    )
+                except BaseException as exc:  # handed to every caller in the group
+                    outcomes = [exc] * len(batch)
+                self.commits += 1
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._committer = None
 
     async def head(self) -> tuple[int, str]:
         return await self._run(self._head_sync)
@@ -325,5 +386,7 @@ class SqliteStore:
         return await self._run(query)
 
     async def close(self) -> None:
+        if self._committer is not None:  # appends already accepted are committed first
+            await self._committer
         await self._run(self._close_sync)
         await self._thread.stop()

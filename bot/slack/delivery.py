@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from bot.ledger.db_thread import DbThread
 from bot.ledger.sqlite_store import BUSY_TIMEOUT_MS
+from bot.ledger.write_lock import immediate, write_lock
 
 T = TypeVar("T")
 SCHEMA = (
@@ -74,6 +75,7 @@ class DeliveryStore:
         self._thread = DbThread("slack-delivery")
         self._held: dict[tuple[str, str], float] = {}  # (run, owner) -> until, for leases we hold
         self._conn: sqlite3.Connection | None = None
+        self._write_lock = write_lock(path)
 
     @classmethod
     async def open(cls, path: Path) -> DeliveryStore:
@@ -90,8 +92,7 @@ class DeliveryStore:
         # Safe against a crash of the process (WAL), without an fsync per post: these rows are
         # a copy's bookkeeping, and the ledger's own appends stay synchronous=FULL.
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn, self._write_lock):
             for statement in SCHEMA:
                 conn.execute(statement)
             columns = [row[1] for row in conn.execute("PRAGMA table_info(slack_threads)")]
@@ -107,15 +108,17 @@ class DeliveryStore:
                 "INSERT OR IGNORE INTO slack_watermark SELECT 1, COALESCE(MAX(seq), 0)"
                 " FROM ledger_entries"
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self._conn = conn
 
     def _q(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         assert self._conn is not None
         return self._conn.execute(sql, args).fetchall()
+
+    def _w(self, sql: str, *args: Any) -> None:
+        """One write statement, its own transaction, queued behind this process's writers."""
+        assert self._conn is not None
+        with self._write_lock:
+            self._conn.execute(sql, args)
 
     async def thread(self, run_id: str) -> tuple[str, str] | None:
         rows = await self._run(
@@ -125,7 +128,7 @@ class DeliveryStore:
 
     async def set_thread(self, run_id: str, channel: str, root_ts: str) -> None:
         await self._run(
-            self._q,
+            self._w,
             "INSERT OR IGNORE INTO slack_threads (run_id, channel, root_ts) VALUES (?, ?, ?)",
             run_id,
             channel,
@@ -141,12 +144,12 @@ class DeliveryStore:
 
     async def mark_sending(self, run_id: str, seq: int) -> None:
         await self._run(
-            self._q, "INSERT OR IGNORE INTO slack_posts VALUES (?, ?, 'sending', NULL)", run_id, seq
+            self._w, "INSERT OR IGNORE INTO slack_posts VALUES (?, ?, 'sending', NULL)", run_id, seq
         )
 
     async def mark_sent(self, run_id: str, seq: int, ts: str) -> None:
         await self._run(
-            self._q,
+            self._w,
             "UPDATE slack_posts SET state = 'sent', ts = ? WHERE run_id = ? AND seq = ?",
             ts,
             run_id,
@@ -161,7 +164,7 @@ class DeliveryStore:
 
     async def set_card(self, run_id: str, step_id: str, ts: str) -> None:
         await self._run(
-            self._q, "INSERT OR REPLACE INTO slack_cards VALUES (?, ?, ?)", run_id, step_id, ts
+            self._w, "INSERT OR REPLACE INTO slack_cards VALUES (?, ?, ?)", run_id, step_id, ts
         )
 
     async def lease(self, run_id: str, owner: str, seconds: float) -> bool:
@@ -179,30 +182,23 @@ class DeliveryStore:
 
     def _lease_sync(self, run_id: str, owner: str, seconds: float) -> bool:
         assert self._conn is not None
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._conn, self._write_lock) as conn:
             row = conn.execute(
                 "SELECT owner, until FROM slack_leases WHERE run_id = ?", (run_id,)
             ).fetchone()
             now = time.time()
             if row is not None and row[0] != owner and row[1] > now and holder_alive(row[0]):
-                conn.execute("COMMIT")
                 return False
             conn.execute(
                 "INSERT OR REPLACE INTO slack_leases VALUES (?, ?, ?)",
                 (run_id, owner, now + seconds),
             )
-            conn.execute("COMMIT")
             return True
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     async def release(self, run_id: str, owner: str) -> None:
         self._held.pop((run_id, owner), None)
         await self._run(
-            self._q, "DELETE FROM slack_leases WHERE run_id = ? AND owner = ?", run_id, owner
+            self._w, "DELETE FROM slack_leases WHERE run_id = ? AND owner = ?", run_id, owner
         )
 
     async def unsent(self) -> int:
@@ -218,9 +214,7 @@ class DeliveryStore:
 
     def _runs_with_unsent_sync(self) -> list[str]:
         assert self._conn is not None
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._conn, self._write_lock) as conn:
             head = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger_entries").fetchone()[0]
             after = conn.execute("SELECT seq FROM slack_watermark WHERE id = 1").fetchone()[0]
             conn.execute(
@@ -230,15 +224,11 @@ class DeliveryStore:
             )
             conn.execute("INSERT OR REPLACE INTO slack_watermark VALUES (1, ?)", (head,))
             rows = conn.execute(f"SELECT DISTINCT t.run_id {UNSENT}").fetchall()
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return [str(r[0]) for r in rows]
 
     async def settle(self, run_id: str) -> None:
         """The run has ended and its thread holds every entry: leave it out of start-up."""
-        await self._run(self._q, "UPDATE slack_threads SET settled = 1 WHERE run_id = ?", run_id)
+        await self._run(self._w, "UPDATE slack_threads SET settled = 1 WHERE run_id = ?", run_id)
 
     async def close(self) -> None:
         def close() -> None:

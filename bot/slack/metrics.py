@@ -37,6 +37,11 @@ class Metrics:
         self.backlog = Gauge(
             "runbook_outbox_backlog", "Ledger entries of threaded runs not yet posted.", registry=r
         )
+        self.deliveries = Gauge(
+            "runbook_outbox_deliveries",
+            "Runs whose thread is being brought up to date now (posts, then card redraws).",
+            registry=r,
+        )
         self.duplicate_events = Counter(
             "runbook_duplicate_events", "Events API retries dropped by event_id.", registry=r
         )

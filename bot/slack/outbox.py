@@ -25,6 +25,7 @@ from bot.ledger.store import LedgerStore
 from bot.run_service import LoadedRun, RunService
 from bot.slack.blocks import entry_blocks, entry_text, fit, root_message, step_card
 from bot.slack.delivery import process_owner
+from bot.slack.foreground import Foreground
 
 logger = logging.getLogger("runbook-bot.outbox")
 STEP_KINDS_WITH_CARDS = "step.presented"
@@ -49,6 +50,7 @@ class Outbox:
     client: AsyncWebClient
     service: RunService
     on_posted: Callable[[int], Awaitable[None]] | None = None
+    foreground: Foreground = field(default_factory=Foreground)  # acks go first
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _redrawn: set[str] = field(default_factory=set)
@@ -74,6 +76,7 @@ class Outbox:
         delays = iter((*RETRY_DELAYS, None))
         while True:
             try:
+                await self.foreground.wait_turn()
                 await self.sync(run_id)
                 return
             except LeaseBusy:  # another bot process is posting this run; ours come after

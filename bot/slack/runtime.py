@@ -20,6 +20,7 @@ from bot.ledger.store import LedgerStore
 from bot.run_service import RunService
 from bot.slack.app import build_app, web_client
 from bot.slack.delivery import DeliveryStore
+from bot.slack.foreground import Foreground
 from bot.slack.listeners import Listeners
 from bot.slack.metrics import Metrics
 from bot.slack.outbox import Outbox
@@ -66,7 +67,9 @@ async def slack_runtime(settings: Settings) -> AsyncIterator[SlackRuntime]:
         async def posted(count: int) -> None:
             metrics.posted.inc(count)
 
-        outbox = Outbox(store, delivery, client, service, on_posted=posted)
+        foreground = Foreground()
+        outbox = Outbox(store, delivery, client, service, on_posted=posted, foreground=foreground)
+        metrics.deliveries.set_function(lambda: len(outbox.pending()))
         listeners = Listeners(store, service, outbox, client, metrics)
         service.defer = listeners.later  # dry-run plans run after the ack, never before it
         service.on_change = outbox.kick
@@ -75,7 +78,7 @@ async def slack_runtime(settings: Settings) -> AsyncIterator[SlackRuntime]:
             client=client,
             listeners=listeners,
         )
-        web_app = build_web_app(app, metrics, delivery.unsent)
+        web_app = build_web_app(app, metrics, delivery.unsent, foreground)
         try:
             yield SlackRuntime(app, client, store, service, listeners, outbox, web_app)
             await listeners.drain()

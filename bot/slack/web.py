@@ -10,12 +10,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.slack.foreground import Foreground
 from bot.slack.metrics import Metrics
 
 EVENTS_PATH = "/slack/events"
 APP_KEY = web.AppKey("bolt", AsyncApp)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 BACKLOG_KEY = web.AppKey("backlog", object)
+FOREGROUND_KEY = web.AppKey("foreground", Foreground)
 
 
 def _kind(body: str) -> str:
@@ -34,7 +36,8 @@ async def events(request: web.Request) -> web.Response:
         return web.Response(status=400, text="malformed request")
     kind = _kind(bolt_request.raw_body)
     metrics.requests.labels(kind).inc()
-    bolt_response = await request.app[APP_KEY].async_dispatch(bolt_request)
+    with request.app[FOREGROUND_KEY].request():
+        bolt_response = await request.app[APP_KEY].async_dispatch(bolt_request)
     metrics.ack_seconds.labels(kind).observe(time.perf_counter() - started)
     return await to_aiohttp_response(bolt_response)
 
@@ -53,12 +56,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def build_web_app(
-    app: AsyncApp, metrics: Metrics, backlog: Callable[[], Awaitable[int]]
+    app: AsyncApp,
+    metrics: Metrics,
+    backlog: Callable[[], Awaitable[int]],
+    foreground: Foreground | None = None,
 ) -> web.Application:
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app[APP_KEY] = app
     web_app[METRICS_KEY] = metrics
     web_app[BACKLOG_KEY] = backlog
+    web_app[FOREGROUND_KEY] = foreground or Foreground()
     web_app.router.add_post(EVENTS_PATH, events)
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics_page)

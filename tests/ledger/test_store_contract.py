@@ -105,6 +105,44 @@ async def test_concurrent_appends_form_one_gap_free_chain(backend: LedgerStore) 
     assert verdict.ok and verdict.entries == 51
 
 
+async def test_a_conflict_among_concurrent_appends_refuses_that_append_alone(
+    backend: LedgerStore,
+) -> None:
+    await backend.append([NewEvent("step.done", "U1", run_id="r1", run_version=1)])
+
+    async def append(i: int) -> str:
+        run_id = "r1" if i == 7 else f"r{i}"  # number 7 repeats r1's first version: a conflict
+        events = [
+            NewEvent("note", f"w{i}"),
+            NewEvent("step.done", f"w{i}", run_id=run_id, run_version=1),
+        ]
+        try:
+            await backend.append(events)
+        except ConflictError:
+            return "refused"
+        return "appended"
+
+    outcomes = await asyncio.gather(*(append(i) for i in range(2, 14)))
+    assert outcomes == ["refused" if i == 7 else "appended" for i in range(2, 14)]
+    entries = await backend.read(after=2)
+    assert sorted(e.actor for e in entries if e.kind == "note") == sorted(
+        f"w{i}" for i in range(2, 14) if i != 7
+    )
+    assert [e.seq for e in entries] == list(range(3, 3 + 22))
+    assert (await backend.verify()).ok
+
+
+async def test_sqlite_appends_that_arrive_together_share_a_commit(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "group.db")
+    try:
+        before = store.commits
+        await asyncio.gather(*(store.append([NewEvent("e", f"w{i}")]) for i in range(40)))
+        assert 1 <= store.commits - before < 40
+        assert (await store.head())[0] == 41
+    finally:
+        await store.close()
+
+
 async def test_events_with_newlines_in_single_line_fields_are_refused(backend: LedgerStore) -> None:
     with pytest.raises(ValueError, match="single line"):
         await backend.append([NewEvent("kind\nforged", "U1")])

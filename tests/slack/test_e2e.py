@@ -244,6 +244,7 @@ async def test_metrics_count_requests_and_the_outbox(bot: Bot) -> None:
             assert await response.json() == {"ok": True}
     assert 'runbook_slack_requests_total{kind="command"} 1.0' in text
     assert "runbook_ack_seconds_bucket" in text and "runbook_outbox_backlog 0.0" in text
+    assert "runbook_outbox_deliveries 0.0" in text
     assert "runbook_outbox_posted_total 2.0" in text  # run.started and the first step.presented
 
 

@@ -1,0 +1,48 @@
+"""Background posting waits for the acknowledgements in flight, but never for long."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.slack.foreground import Foreground
+
+
+async def test_an_idle_bot_lets_posting_go_at_once() -> None:
+    foreground = Foreground()
+    await asyncio.wait_for(foreground.wait_turn(longest=30), 0.5)
+
+
+async def test_posting_waits_until_the_last_request_in_flight_is_acked() -> None:
+    foreground = Foreground()
+    order: list[str] = []
+
+    async def request(name: str, seconds: float) -> None:
+        with foreground.request():
+            await asyncio.sleep(seconds)
+            order.append(name)
+
+    async def post() -> None:
+        await asyncio.sleep(0.01)  # the requests are in flight by now
+        await foreground.wait_turn(longest=30)
+        order.append("post")
+
+    await asyncio.gather(request("short", 0.05), request("long", 0.15), post())
+    assert order == ["short", "long", "post"]
+
+
+async def test_a_request_that_never_ends_delays_posting_only_so_long() -> None:
+    foreground = Foreground()
+    blocker = asyncio.Event()
+
+    async def stuck() -> None:
+        with foreground.request():
+            await blocker.wait()
+
+    task = asyncio.create_task(stuck())
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await foreground.wait_turn(longest=0.1)
+    assert loop.time() - started >= 0.1
+    blocker.set()
+    await task
