@@ -27,10 +27,9 @@ lint: $(VENV)/.installed
 
 check: lint test
 
-## bench: the benchmark scripts; each prints ratios against a baseline measured in the same run
+## bench: every benchmark (ratios against baselines measured in the same run); writes docs/performance.md
 bench: $(VENV)/.installed
-	$(BIN)/python bench/ledger.py
-	$(BIN)/python bench/ack.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -304,7 +304,8 @@ def main() -> int:
         print(f"  {'met   ' if ok else 'MISSED'}  {text}")
     print("all targets met" if met else "TARGET MISSED")
     if args.json:
-        args.json.write_text(json.dumps({"e2e": result, "met": met}, indent=1))
+        targets = [{"target": text, "met": ok} for text, ok in verdicts(result)]
+        args.json.write_text(json.dumps({"e2e": result, "targets": targets, "met": met}, indent=1))
     return 0 if met else 1
 
 

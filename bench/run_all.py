@@ -1,0 +1,133 @@
+"""Run every benchmark and write docs/performance.md: the machine, a table of each target with
+its figure and whether it was met, each script's own report, and how to reproduce.
+
+Usage: python bench/run_all.py [--quick]   (`make bench` runs it; --quick shrinks every
+script's workload for a smoke run and does not write the docs page)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import REPO, machine
+
+PAGE = REPO / "docs" / "performance.md"
+SCRIPTS: dict[str, tuple[str, list[str], list[str]]] = {
+    # name: (what it measures, full arguments, --quick arguments)
+    "ledger": (
+        "Ledger appends and verification",
+        [],
+        ["--appends", "300", "--entries", "30000", "--trials", "2"],
+    ),
+    "ack": ("Acknowledgement latency", [], ["--requests", "60"]),
+    "e2e": (
+        "End to end through the emulator",
+        [],
+        ["--runs", "60", "--seconds", "5", "--latency-clicks", "40"],
+    ),
+    "recovery": (
+        "Start-up after a restart",
+        [],
+        ["--sizes", "10000", "50000", "--active", "100", "--repeat", "2"],
+    ),
+}
+
+
+def run(name: str, args: list[str], out_dir: Path) -> tuple[str, dict[str, object], int, float]:
+    figures = out_dir / f"{name}.json"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / f"{name}.py"), *args, "--json", str(figures)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    report = done.stdout + (
+        f"\n(stderr)\n{done.stderr[-2000:]}" if done.returncode not in (0, 1) else ""
+    )
+    print(report, flush=True)
+    data = json.loads(figures.read_text()) if figures.exists() else {"targets": [], "met": False}
+    return report, data, done.returncode, elapsed
+
+
+def page(results: dict[str, tuple[str, dict[str, object], int, float]]) -> str:
+    lines = [
+        "# Performance",
+        "",
+        "Written by `make bench` (`python bench/run_all.py`); every figure below comes from one run",
+        "of the scripts in `bench/`, each measuring the bot and its baseline side by side in the same",
+        "run, because these machines are noisy. Compare ratios, not absolute times, across machines.",
+        "",
+        f"- Measured: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {machine()}",
+        "",
+        "| Benchmark | Target and figure | Met |",
+        "|---|---|---|",
+    ]
+    for name, (_, data, code, _) in results.items():
+        targets = data.get("targets") or []
+        assert isinstance(targets, list)
+        if not targets:
+            lines.append(f"| {name} | the script failed (exit {code}); see its report below | no |")
+        for target in targets:
+            lines.append(
+                f"| {name} | {target['target']} | {'yes' if target['met'] else '**no**'} |"
+            )
+    lines += ["", "## Reports", ""]
+    for name, (report, _, _, elapsed) in results.items():
+        title = SCRIPTS[name][0]
+        lines += [
+            f"### `bench/{name}.py`: {title} ({elapsed:.0f} s)",
+            "",
+            "```",
+            report.rstrip(),
+            "```",
+            "",
+        ]
+    lines += [
+        "## Reproduce",
+        "",
+        "```",
+        "make bench                      # all of them, and this page",
+        "python bench/ledger.py          # or one at a time; each takes --help and --json FILE",
+        "python bench/ack.py",
+        "python bench/e2e.py",
+        "python bench/recovery.py",
+        "```",
+        "",
+        "Each script's docstring says what is timed and against which baseline.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="small workloads; leave the docs alone"
+    )
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for name, (_, full, quick) in SCRIPTS.items():
+            print(f"== bench/{name}.py", flush=True)
+            results[name] = run(name, quick if args.quick else full, Path(tmp))
+    if not args.quick:
+        PAGE.write_text(page(results), encoding="utf-8")
+        print(f"wrote {PAGE.relative_to(REPO)}")
+    return 0 if all(data.get("met") for _, data, _, _ in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
