@@ -53,9 +53,8 @@ def run(name: str, args: list[str], out_dir: Path) -> tuple[str, dict[str, objec
         check=False,
     )
     elapsed = time.monotonic() - started
-    report = done.stdout + (
-        f"\n(stderr)\n{done.stderr[-2000:]}" if done.returncode not in (0, 1) else ""
-    )
+    failed = not figures.exists()  # a crash rather than a missed target: show why
+    report = done.stdout + (f"\n(stderr)\n{done.stderr[-3000:]}" if failed else "")
     print(report, flush=True)
     data = json.loads(figures.read_text()) if figures.exists() else {"targets": [], "met": False}
     return report, data, done.returncode, elapsed

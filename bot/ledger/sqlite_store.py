@@ -95,7 +95,7 @@ class SqliteStore:
         self._write_lock = write_lock(path)
         # Appends waiting for the next group commit, and the task committing them.
         self._queued: list[tuple[Sequence[Prepared], asyncio.Future[list[Entry]]]] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._committing: asyncio.Future[list[Outcome]] | None = None
         self.commits = 0  # append transactions committed: how well appends are grouped
 
     @classmethod
@@ -316,30 +316,39 @@ class SqliteStore:
             return []
         future: asyncio.Future[list[Entry]] = asyncio.get_running_loop().create_future()
         self._queued.append((prepare(events), future))
-        if self._committer is None:
-            self._committer = asyncio.create_task(self._commit_queued())
+        self._commit_next()
         return await future
 
-    async def _commit_queued(self) -> None:
-        try:
-            while self._queued:
-                batch, self._queued = self._queued, []
-                try:
-                    outcomes: list[Outcome | BaseException] = list(
-                        await self._run(self._append_group_sync, [events for events, _ in batch])
-                    )
-                except BaseException as exc:  # handed to every caller in the group
-                    outcomes = [exc] * len(batch)
-                self.commits += 1
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-        finally:
-            self._committer = None
+    def _commit_next(self) -> None:
+        """Send what is queued to the database thread unless a commit is under way; its
+        callback sends the next group. Callbacks, not a task: no extra loop turn per append,
+        and a caller that is cancelled cannot strand the others of its group."""
+        if self._committing is not None or not self._queued:
+            return
+        batch, self._queued = self._queued, []
+        groups = [events for events, _ in batch]
+        self._committing = self._thread.run(partial(self._append_group_sync, groups))
+        self._committing.add_done_callback(partial(self._committed, batch))
+
+    def _committed(
+        self,
+        batch: list[tuple[Sequence[Prepared], asyncio.Future[list[Entry]]]],
+        done: asyncio.Future[list[Outcome]],
+    ) -> None:
+        self._committing = None
+        self.commits += 1
+        error = done.exception()
+        outcomes: list[Outcome | BaseException] = (
+            [error] * len(batch) if error is not None else list(done.result())
+        )
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():  # its caller was cancelled; the entry stands all the same
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        self._commit_next()
 
     async def head(self) -> tuple[int, str]:
         return await self._run(self._head_sync)
@@ -386,7 +395,7 @@ class SqliteStore:
         return await self._run(query)
 
     async def close(self) -> None:
-        if self._committer is not None:  # appends already accepted are committed first
-            await self._committer
+        while self._committing is not None:  # appends already accepted are committed first
+            await asyncio.wait([self._committing])
         await self._run(self._close_sync)
         await self._thread.stop()

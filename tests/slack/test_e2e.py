@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,18 +23,8 @@ from tests.slack.harness import (
     SRE,
     Bot,
     drive_to_completion,
-    running_bot,
     thread_matches_ledger,
 )
-
-
-@pytest.fixture
-async def bot(
-    tmp_path: Path, runbooks_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Bot]:
-    monkeypatch.setenv("RUNBOOK_DEMO_DIR", str(tmp_path / "demo"))
-    async with running_bot(tmp_path, runbooks_dir) as running:
-        yield running
 
 
 def run_id_of(text: str) -> str:

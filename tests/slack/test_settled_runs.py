@@ -5,25 +5,13 @@ still posted after a crash."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.domain.versions import Ref
 from bot.ledger.chain import NewEvent
 from bot.ledger.sqlite_store import SqliteStore
 from bot.slack.delivery import DeliveryStore
-from tests.slack.harness import CHANNEL, SRE, Bot, running_bot, thread_matches_ledger
-
-
-@pytest.fixture
-async def bot(
-    tmp_path: Path, runbooks_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Bot]:
-    monkeypatch.setenv("RUNBOOK_DEMO_DIR", str(tmp_path / "demo"))
-    async with running_bot(tmp_path, runbooks_dir) as running:
-        yield running
+from tests.slack.harness import CHANNEL, SRE, Bot, thread_matches_ledger
 
 
 def settled(db: Path) -> dict[str, int]:
