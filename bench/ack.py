@@ -36,7 +36,6 @@ from bench.common import (
     REPO,
     USER,
     drained_in,
-    free_port,
     machine,
     pct,
     served_bot,
@@ -44,7 +43,7 @@ from bench.common import (
 )
 from bot import event_loop
 from bot.emulator import payloads
-from bot.emulator.processes import bot_env
+from bot.emulator.processes import bot_env, free_port
 from bot.emulator.server import FORM, Emulator, interactive_body
 
 Body = tuple[str, str]  # (body, content type)

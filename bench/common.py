@@ -12,7 +12,6 @@ import asyncio
 import os
 import platform
 import re
-import socket
 import sqlite3
 import sys
 import time
@@ -29,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from bot import catalog_service, event_loop  # noqa: E402
 from bot.catalog import load_catalog_and_hooks  # noqa: E402
-from bot.emulator.processes import BotProcess, bot_env  # noqa: E402
+from bot.emulator.processes import BotProcess, bot_env, free_port  # noqa: E402
 from bot.emulator.server import Emulator, running_emulator  # noqa: E402
 from bot.emulator.workspace import Message, Workspace  # noqa: E402
 from bot.ledger.sqlite_store import SqliteStore  # noqa: E402
@@ -37,12 +36,6 @@ from bot.ledger.sqlite_store import SqliteStore  # noqa: E402
 USER, CHANNEL = "U0SRE0001", "C0INCIDENT"
 RUNBOOKS = REPO / "runbooks"
 DONE = "runbook.step.done"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], p: float) -> float:

@@ -26,19 +26,19 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import CHANNEL, REPO, RUNBOOKS, USER, free_port, machine, publish_catalog, rss_mb
+from bench.common import CHANNEL, REPO, RUNBOOKS, USER, machine, publish_catalog, rss_mb
 from bot import event_loop
 from bot.catalog import load_catalog_and_hooks, load_roles
 from bot.config import Synchronous
 from bot.domain.versions import parse_ref
-from bot.emulator.processes import bot_env
+from bot.emulator.processes import bot_env, free_port
 from bot.emulator.server import Emulator, running_emulator
 from bot.emulator.workspace import BOT_USER, Workspace
 from bot.ledger.chain import Entry, NewEvent
@@ -213,7 +213,8 @@ async def measure_bot(
     seqs = await build(db, size, active, tpl)
     ws = Workspace.demo()
     post_threads(db, ws, seqs, tpl)
-    entries = int(sqlite3.connect(db).execute("SELECT COUNT(*) FROM ledger_entries").fetchone()[0])
+    with closing(sqlite3.connect(db)) as conn:
+        entries = int(conn.execute("SELECT COUNT(*) FROM ledger_entries").fetchone()[0])
     print(
         f"  built {entries:,} entries ({len(seqs):,} runs) in {time.perf_counter() - began:.0f} s"
     )

@@ -6,12 +6,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from asyncio.subprocess import PIPE, Process
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.emulator.server import Emulator
+
+
+def free_port() -> int:
+    """A loopback port nobody is listening on, for a process about to be started."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def bot_env(emulator: Emulator, db: Path, runbooks_dir: Path, demo: Path) -> dict[str, str]:

@@ -39,7 +39,7 @@ from bot.ledger.checkpoints import Checkpoint
 from bot.ledger.db_thread import DbThread
 from bot.ledger.parallel_check import check_all
 from bot.ledger.projections import rows_for, run_index_change
-from bot.ledger.write_lock import immediate, write_lock
+from bot.ledger.write_lock import immediate, transaction, write_lock
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
@@ -139,24 +139,13 @@ class SqliteStore:
             if conn.execute("SELECT COUNT(*) FROM ledger_entries").fetchone()[0] == 0:
                 self._append_locked(prepare([genesis_event()]))
 
-    class _Txn:
-        def __init__(self, conn: sqlite3.Connection, begin: str) -> None:
-            self.conn = conn
-            self.begin = begin
-
-        def __enter__(self) -> None:
-            self.conn.execute(self.begin)
-
-        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction: takes the write lock at once, so writers queue, never deadlock."""
         return immediate(self._db, self._write_lock)
 
-    def _snapshot(self) -> SqliteStore._Txn:
+    def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
         """A read transaction: one consistent view, while other connections go on appending."""
-        return SqliteStore._Txn(self._db, "BEGIN DEFERRED")
+        return transaction(self._db, "BEGIN DEFERRED")
 
     def _head_sync(self) -> tuple[int, str]:
         row = self._db.execute(

@@ -27,13 +27,19 @@ def write_lock(path: Path) -> threading.Lock:
 
 
 @contextmanager
+def transaction(conn: sqlite3.Connection, begin: str) -> Iterator[sqlite3.Connection]:
+    """`begin`, then COMMIT, or ROLLBACK on error."""
+    conn.execute(begin)
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
 def immediate(conn: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
-    """A write transaction: BEGIN IMMEDIATE under the lock; COMMIT, or ROLLBACK on error."""
-    with lock:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    """A write transaction: BEGIN IMMEDIATE under this process's lock for the file."""
+    with lock, transaction(conn, "BEGIN IMMEDIATE"):
+        yield conn

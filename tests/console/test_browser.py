@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.emulator.processes import free_port
 from bot.ledger.sqlite_store import SqliteStore
 from tests.conftest import REPO
-from tests.console.test_serve import console_env, free_port, serving
+from tests.console.test_serve import console_env, serving
 
 pytestmark = pytest.mark.browser
 

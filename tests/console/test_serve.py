@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 from asyncio.subprocess import DEVNULL, PIPE
 from collections.abc import AsyncIterator
@@ -18,15 +17,10 @@ from typing import Any
 
 import aiohttp
 
+from bot.emulator.processes import free_port
 from tests.conftest import REPO
 
 SRE, IC = "U0SRE0001", "U0IC00001"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def console_env(tmp_path: Path, runbooks_dir: Path) -> dict[str, str]:

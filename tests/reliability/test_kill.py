@@ -19,10 +19,9 @@ from bot.catalog import load_roles
 from bot.domain.runbook import RolesFile
 from bot.emulator.faults import FaultKind
 from bot.emulator.processes import BotProcess as Bot
-from bot.emulator.processes import bot_env
+from bot.emulator.processes import bot_env, free_port
 from bot.emulator.server import Emulator, running_emulator
 from bot.run_service import RunService
-from tests.console.test_serve import free_port
 from tests.service_fixtures import publish_all, service
 from tests.slack.harness import SRE, find_card, workspace_for
 from tests.slack.test_e2e import EXAMPLE_RUNS

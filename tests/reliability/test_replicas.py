@@ -12,9 +12,8 @@ import pytest
 
 from bot.catalog import load_roles
 from bot.emulator.faults import FaultKind
-from bot.emulator.processes import BotProcess, bot_env
+from bot.emulator.processes import BotProcess, bot_env, free_port
 from bot.emulator.server import FORM, Emulator, interactive_body, running_emulator
-from tests.console.test_serve import free_port
 from tests.reliability.test_kill import next_move, thread_markers
 from tests.service_fixtures import publish_all, service
 from tests.slack.harness import SRE, workspace_for
