@@ -75,6 +75,7 @@ class Emulator:
     _responses: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _session: aiohttp.ClientSession | None = None
+    _write_in_flight: asyncio.Future[None] | None = None
 
     @property
     def api_url(self) -> str:
@@ -521,13 +522,21 @@ class Emulator:
         assert self.state_file is not None
         while True:
             await self.workspace.changed().wait()
-            await asyncio.to_thread(write_whole, self.state_file, self.workspace.to_json())
+            # Shielded and remembered: cancelling the saver must not leave a write running in
+            # its thread while close_session writes the same file.
+            self._write_in_flight = asyncio.ensure_future(
+                asyncio.to_thread(write_whole, self.state_file, self.workspace.to_json())
+            )
+            await asyncio.shield(self._write_in_flight)
             await asyncio.sleep(SAVE_EVERY)
 
     async def close_session(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._write_in_flight is not None:
+            await self._write_in_flight
+            self._write_in_flight = None
         if self.state_file is not None:
             self.workspace.save(self.state_file)
 
