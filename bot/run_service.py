@@ -8,8 +8,9 @@ import asyncio
 import logging
 import random
 import secrets as token
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from bot.domain import run_commands as rc
 from bot.domain.policy import Seen
 from bot.domain.run_commands import CommandRefused, Context, Pending
 from bot.domain.run_params import REDACTED, rendered_args
-from bot.domain.run_state import Event, RunState, StepStatus, fold
+from bot.domain.run_state import Event, RunState, StepStatus, apply, fold
 from bot.domain.runbook import RolesFile, Runbook
 from bot.domain.validation import validate_runbook
 from bot.domain.versions import Ref, VersionInfo, content_hash
@@ -33,6 +34,7 @@ from bot.logs import log_context
 
 logger = logging.getLogger("runbook-bot.runs")
 ATTEMPTS = 12
+KNOWN_RUNS = 4096  # folded states kept for the next decision; a run's state is a few KB
 RoleResolver = Callable[[str], Awaitable[set[str]]]
 Poster = Callable[[str, str], Awaitable[Any]]
 
@@ -75,6 +77,10 @@ class RunService:
         default_factory=dict
     )
     _hooks: dict[tuple[str, str], asyncio.Task[hc.HookOutcome]] = field(default_factory=dict)
+    # The last state this process saw of each recent run. Only a decision's first attempt uses
+    # it, and only an append that succeeds on its version proves it current; anything else is
+    # decided again on a fresh read. It spares a click the ledger read before its append.
+    _known: OrderedDict[str, LoadedRun] = field(default_factory=OrderedDict)
 
     # ---- loading ----------------------------------------------------------------------
 
@@ -100,15 +106,41 @@ class RunService:
         return (await self._pinned(ref))[1]
 
     async def load(self, run_id: str) -> LoadedRun:
-        entries = await self.store.read(run_id=run_id)
+        """The run as the ledger has it now."""
+        return await self.from_entries(run_id, await self.store.read(run_id=run_id))
+
+    async def from_entries(self, run_id: str, entries: list[Entry]) -> LoadedRun:
+        """The run folded from `entries`, all of the run's entries as just read."""
         if not entries:
             raise UserError(f"There is no run {run_id!r}; `/runbook status` lists the active ones.")
-        events = [
-            Event(e.kind, e.actor, e.data, _parse_ts(e.ts), e.run_version or 0) for e in entries
-        ]
-        state = fold(run_id, events)
+        state = fold(run_id, [_event(e) for e in entries])
         version, runbook, pinned = await self._pinned(Ref(state.runbook, number=state.number))
-        return LoadedRun(state, runbook, version, pinned)
+        loaded = LoadedRun(state, runbook, version, pinned)
+        self._remember(loaded)
+        return loaded
+
+    async def current(self, run_id: str) -> LoadedRun:
+        """The run as this process last saw it, read afresh only when it has not seen it. For
+        what never changes during a run (its pinned version, its steps' choices)."""
+        known = self._known.get(run_id)
+        return known if known is not None else await self.load(run_id)
+
+    def _remember(self, loaded: LoadedRun) -> None:
+        run_id = loaded.state.run_id
+        known = self._known.get(run_id)
+        if known is not None and known.state.version > loaded.state.version:
+            return  # a read that started before our own append finished after it
+        self._known[run_id] = loaded
+        self._known.move_to_end(run_id)
+        while len(self._known) > KNOWN_RUNS:
+            self._known.popitem(last=False)
+
+    def _advance(self, loaded: LoadedRun, entries: list[Entry]) -> None:
+        """Our own appends, folded onto the state they were decided from."""
+        state = loaded.state
+        for entry in entries:
+            state = apply(state, _event(entry))
+        self._remember(replace(loaded, state=state))
 
     def context(self, loaded: LoadedRun) -> Context:
         return Context(loaded.runbook, self.clock(), self._secrets.get(loaded.state.run_id, {}))
@@ -127,19 +159,35 @@ class RunService:
     async def decide(
         self, run_id: str, command: Callable[[LoadedRun, Context], list[Pending]]
     ) -> list[Entry]:
-        """Fold, decide, append on the version we decided from; on a race, decide again."""
+        """Fold, decide, append on the version we decided from; on a race, decide again.
+
+        The first attempt decides from the state this process last saw, if any. That state is
+        trusted only when the append on its version succeeds; a refusal, a no-op or a conflict
+        is decided again from a fresh read (another replica may have moved the run on)."""
         for attempt in range(ATTEMPTS):
-            loaded = await self.load(run_id)
-            pending = command(loaded, self.context(loaded))
+            known = self._known.get(run_id) if attempt == 0 else None
+            loaded = known if known is not None else await self.load(run_id)
+            try:
+                pending = command(loaded, self.context(loaded))
+            except UserError:
+                if known is None:
+                    raise
+                continue
             if not pending:
-                return []
+                if known is None:
+                    return []
+                continue
             try:
                 entries = await self._append(run_id, loaded.state.version, pending)
             except ConflictError:
+                self._known.pop(run_id, None)
+                if known is not None:
+                    continue
                 # Someone decided first; the fresh state may now refuse this command. A little
                 # jitter keeps a crowd of identical clicks from colliding again in lockstep.
                 await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
                 continue
+            self._advance(loaded, entries)
             return [*entries, *await self._follow_up(run_id, entries)]
         raise UserError(f"Run {run_id} is too busy right now; try again.")
 
@@ -184,7 +232,7 @@ class RunService:
     async def start(
         self, ref: Ref, given: Mapping[str, str], *, requester: str, channel: str
     ) -> tuple[str, list[Entry]]:
-        version, runbook, _ = await self._pinned(ref)
+        version, runbook, pinned = await self._pinned(ref)
         for _ in range(ATTEMPTS):
             run_id = f"run-{token.token_hex(4)}"
             pending, secret_values = rc.start(
@@ -202,6 +250,8 @@ class RunService:
             except ConflictError:
                 continue  # the random id was taken
             self._secrets[run_id] = secret_values
+            state = fold(run_id, [_event(e) for e in entries])
+            self._remember(LoadedRun(state, runbook, version, pinned))
             return run_id, [*entries, *await self._follow_up(run_id, entries)]
         raise UserError("Could not allocate a run id; try again.")
 
@@ -410,3 +460,7 @@ class RunService:
 
 def _parse_ts(ts: str) -> datetime:
     return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def _event(entry: Entry) -> Event:
+    return Event(entry.kind, entry.actor, entry.data, _parse_ts(entry.ts), entry.run_version or 0)

@@ -54,9 +54,18 @@ class Listeners:
                 ).observe(seconds)
 
     def later(self, coro: Any) -> None:
+        """Work after the ack. Its failure cannot reach the person any more, so it is logged
+        with a traceback and an id rather than lost as a never-retrieved task exception."""
         task = asyncio.create_task(coro)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            work = getattr(task.get_coro(), "__qualname__", "background work")
+            report_unexpected(logger, error, context=f"running {work} after an ack")
 
     async def cancel(self) -> None:
         """Stop what is still under way (shutdown after an error); a restart resumes it."""
@@ -277,7 +286,7 @@ class Listeners:
 
     async def _decide(self, action_id: str, raw_value: str, user: str) -> list[Entry]:
         value = decode(raw_value)
-        loaded = await self.service.load(value.run)
+        loaded = await self.service.current(value.run)  # its version and steps never change
         # An approval bound to another version is refused by the policy, which records it.
         if value.sha and value.sha != loaded.state.sha256 and action_id != ActionId.APPROVE.value:
             raise UserError(
@@ -325,10 +334,14 @@ class Listeners:
     # ---- App Home ----------------------------------------------------------------------
 
     async def home(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """Answered at once; the tab is drawn after, since Slack retries an event whose
+        answer takes over 3 seconds and the drawing waits on Slack's own API."""
         if not self.seen_events.first_time(str(body.get("event_id", ""))):
             self.metrics.duplicate_events.inc()
             return
-        user = str(event["user"])
+        self.later(self._publish_home(str(event["user"])))
+
+    async def _publish_home(self, user: str) -> None:
         versions, titles = await self._catalog("")
         runs = await self.store.runs()
         channels = await self._channels_of(user)

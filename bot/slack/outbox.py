@@ -52,13 +52,19 @@ class Outbox:
     on_posted: Callable[[int], Awaitable[None]] | None = None
     foreground: Foreground = field(default_factory=Foreground)  # acks go first
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _waiting: set[str] = field(default_factory=set)  # runs with a delivery not yet begun
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _redrawn: set[str] = field(default_factory=set)
     _unredrawn: dict[str, set[str]] = field(default_factory=dict)  # run -> steps to redraw
     owner: str = field(default_factory=process_owner)  # runs whose cards were redrawn since start
 
     def kick(self, run_id: str) -> None:
-        """Deliver in the background; the caller (a Slack listener) has already acked."""
+        """Deliver in the background; the caller (a Slack listener) has already acked. A run
+        with a delivery still waiting to begin needs no second one: that one reads the run's
+        entries when it begins, so it will find this caller's too."""
+        if run_id in self._waiting:
+            return
+        self._waiting.add(run_id)
         task = asyncio.create_task(self._deliver_with_retries(run_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -76,7 +82,6 @@ class Outbox:
         delays = iter((*RETRY_DELAYS, None))
         while True:
             try:
-                await self.foreground.wait_turn()
                 await self.sync(run_id)
                 return
             except LeaseBusy:  # another bot process is posting this run; ours come after
@@ -102,8 +107,11 @@ class Outbox:
             self.kick(run_id)
 
     async def sync(self, run_id: str) -> None:
+        """Bring the run's thread and cards up to date, once acks in flight are answered."""
         lock = self._locks.setdefault(run_id, asyncio.Lock())
         async with lock:
+            await self.foreground.wait_turn()
+            self._waiting.discard(run_id)  # from here on, new entries need a new delivery
             if not await self.delivery.lease(run_id, self.owner, LEASE_SECONDS):
                 raise LeaseBusy(run_id)
             try:
@@ -112,7 +120,8 @@ class Outbox:
                 await self.delivery.release(run_id, self.owner)
 
     async def _sync(self, run_id: str) -> None:
-        loaded = await self.service.load(run_id)
+        entries = await self.store.read(run_id=run_id)
+        loaded = await self.service.from_entries(run_id, entries)
         thread = await self.delivery.thread(run_id)
         if thread is None:
             posted = await self.client.chat_postMessage(
@@ -130,7 +139,7 @@ class Outbox:
         # The first sync of a run in this process redraws every card: a crash between a
         # post and its card's redraw must not leave a card without its buttons.
         first = run_id not in self._redrawn and loaded.state.status is RunStatus.ACTIVE
-        for entry in await self.store.read(run_id=run_id):
+        for entry in entries:
             step_id = entry.data.get("step")
             if entry.kind == STEP_KINDS_WITH_CARDS:
                 presented[str(step_id)] = entry
@@ -157,7 +166,7 @@ class Outbox:
         if touched or first:
             self._unredrawn[run_id] = touched
             await self._refresh(
-                run_id, channel, root_ts, {s: presented[s] for s in touched if s in presented}
+                loaded, channel, root_ts, {s: presented[s] for s in touched if s in presented}
             )
         self._unredrawn.pop(run_id, None)
         self._redrawn.add(run_id)
@@ -192,10 +201,12 @@ class Outbox:
         return None
 
     async def _refresh(
-        self, run_id: str, channel: str, root_ts: str, steps: dict[str, Entry]
+        self, loaded: LoadedRun, channel: str, root_ts: str, steps: dict[str, Entry]
     ) -> None:
-        """Redraw the cards that changed (buttons go once decided), and the root at the end."""
-        loaded = await self.service.load(run_id)
+        """Redraw the cards that changed (buttons go once decided), and the root at the end.
+        `loaded` is the state as of the entries just posted; later entries come with their own
+        delivery, which redraws their cards again."""
+        run_id = loaded.state.run_id
         for step_id, entry in steps.items():
             ts = await self.delivery.card(run_id, step_id)
             if ts is None:

@@ -195,6 +195,27 @@ async def test_app_home_shows_the_catalog_and_runs_once_per_event(bot: Bot) -> N
     assert "customer-comms-outage" in active and elsewhere not in active  # only the user's channels
 
 
+async def test_app_home_is_answered_before_slack_is_asked_to_draw_it(bot: Bot) -> None:
+    # A slow views.publish would hold the event's answer past Slack's 3 seconds (and bring a
+    # retry) if it were drawn before answering.
+    bot.emulator.fail_next("views.publish", "slow", delay=1.0)
+    assert (await bot.emulator.open_home(SRE)).status == 200
+    assert SRE not in bot.workspace.homes
+    await bot.settle()
+    assert SRE in bot.workspace.homes
+
+
+async def test_a_failure_after_the_ack_is_logged_with_an_id(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot.emulator.fail_next("views.publish", "error", error="invalid_blocks")
+    assert (await bot.emulator.open_home(SRE)).status == 200
+    await bot.settle()
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+    assert logged, caplog.text
+    assert "after an ack" in logged[0].getMessage() and "invalid_blocks" in caplog.text
+
+
 async def test_a_repeated_event_delivery_is_handled_once(bot: Bot) -> None:
     from bot.emulator import payloads
 
