@@ -6,8 +6,12 @@ Ours: `python -m bot serve` as its own process (ledger on a temporary SQLite fil
 synchronous=FULL, the outbox posting every decision to the emulator in this process). Each click
 is a real decision (marking a checklist step done on its own run), so it includes the durable
 append. Bare: bench/bare_bolt.py, bolt's AsyncApp behind the same aiohttp adapter in its own
-process, acking without doing anything. Both use bolt's default mode, which acks from a task
-and polls for the ack every 10 ms; that tick is the floor of both.
+process, acking without doing anything, in bolt's default mode: it runs the listener in a task
+and polls for the ack every 10 ms, so that tick is its floor. `serve` runs bolt with
+process_before_response (it answers when the listener returns, and every listener returns right
+after its ack), so it has no such tick. The table also shows bare bolt in that mode ("bare, on
+return"), the floor of a bot that does nothing at all, for reference; the targets are against
+bolt's default, as the issue sets them.
 
 Targets: our p99 within 1.25x of bare bolt at every concurrency, and under 100 ms.
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 import tempfile
@@ -67,6 +72,20 @@ def slash_body(emulator: Emulator, text: str) -> Body:
 async def measure(
     url: str, emulator: Emulator, bodies: list[Body], concurrency: int
 ) -> list[float]:
+    """Latencies in seconds. This process's own garbage collector is held off meanwhile: it
+    holds the emulator's whole workspace, and a full collection here would be charged to
+    whichever app happened to be measured."""
+    gc.collect()
+    gc.disable()
+    try:
+        return await _measure(url, emulator, bodies, concurrency)
+    finally:
+        gc.enable()
+
+
+async def _measure(
+    url: str, emulator: Emulator, bodies: list[Body], concurrency: int
+) -> list[float]:
     latencies: list[float] = []
     queue = list(reversed(bodies))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
@@ -85,12 +104,15 @@ async def measure(
     return latencies
 
 
-async def start_bare(emulator: Emulator, tmp: Path) -> tuple[asyncio.subprocess.Process, str]:
+async def start_bare(
+    emulator: Emulator, tmp: Path, *options: str
+) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(REPO / "bench" / "bare_bolt.py"),
         str(port),
+        *options,
         env=bot_env(emulator, tmp / "unused.db", REPO / "runbooks", tmp),
         stdout=asyncio.subprocess.PIPE,
     )
@@ -106,6 +128,9 @@ async def run(requests: int, levels: list[int]) -> list[dict[str, Any]]:
         async with served_bot(Path(tmp)) as served:
             emulator = served.emulator
             bare, bare_url = await start_bare(emulator, Path(tmp))
+            on_return, on_return_url = await start_bare(
+                emulator, Path(tmp), "--process-before-response"
+            )
             try:
                 total = requests * len(levels) + 5
                 cards = await start_runs(served, total)
@@ -115,7 +140,7 @@ async def run(requests: int, levels: list[int]) -> list[dict[str, Any]]:
                 ]
                 status = slash_body(emulator, "status nope")
                 # Warm both up (auth.test, imports, connection pools).
-                for url in (served.bot.url, bare_url):
+                for url in (served.bot.url, bare_url, on_return_url):
                     await measure(url, emulator, [status] * 20, 4)
                 await measure(served.bot.url, emulator, clicks[:5], 1)
                 clicks = clicks[5:]
@@ -129,22 +154,31 @@ async def run(requests: int, levels: list[int]) -> list[dict[str, Any]]:
                         # The outbox posts and redraws what the clicks decided first.
                         await drained_in(served.bot.base_url)
                         bare_lat = await measure(bare_url, emulator, bodies, level)
+                        floor = await measure(on_return_url, emulator, bodies, level)
                         rows.append(
-                            {"kind": kind, "concurrency": level, "ours": ours, "bare": bare_lat}
+                            {
+                                "kind": kind,
+                                "concurrency": level,
+                                "ours": ours,
+                                "bare": bare_lat,
+                                "on_return": floor,
+                            }
                         )
             finally:
-                bare.terminate()
-                await bare.wait()
+                for proc in (bare, on_return):
+                    proc.terminate()
+                    await proc.wait()
     return rows
 
 
 def report(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
     out, all_met = [], True
     print(
-        f"{'request':<17}{'conc':>5}  {'ours p50/p95/p99 ms':>22}  {'bare p50/p95/p99 ms':>22}  {'p99 ratio':>9}  target"
+        f"{'request':<17}{'conc':>5}  {'ours p50/p95/p99 ms':>22}  {'bare p50/p95/p99 ms':>22}  {'p99 ratio':>9}"
+        f"  {'bare, on return p99':>19}  target"
     )
     for row in rows:
-        o, b = row["ours"], row["bare"]
+        o, b, f = row["ours"], row["bare"], row["on_return"]
         ratio = pct(o, 99) / pct(b, 99)
         met = ratio <= TARGET_RATIO and pct(o, 99) < TARGET_MS
         all_met &= met
@@ -152,6 +186,7 @@ def report(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
             f"{row['kind']:<17}{row['concurrency']:>5}  "
             f"{pct(o, 50):6.1f}/{pct(o, 95):6.1f}/{pct(o, 99):6.1f}  "
             f"{pct(b, 50):6.1f}/{pct(b, 95):6.1f}/{pct(b, 99):6.1f}  {ratio:9.2f}  "
+            f"{pct(f, 99):19.1f}  "
             f"{'met' if met else 'MISSED'} (p99 <= {TARGET_RATIO}x bare and < {TARGET_MS:.0f} ms)"
         )
         out.append(
@@ -160,6 +195,7 @@ def report(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
                 "concurrency": row["concurrency"],
                 "ours_ms": [round(pct(o, p), 1) for p in (50, 95, 99)],
                 "bare_ms": [round(pct(b, p), 1) for p in (50, 95, 99)],
+                "bare_on_return_ms": [round(pct(f, p), 1) for p in (50, 95, 99)],
                 "p99_ratio": round(ratio, 2),
                 "met": met,
             }
@@ -177,6 +213,11 @@ def main() -> int:
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     print(f"machine: {machine()}")
+    print(
+        "ours: `serve`, bolt answering when its listener returns (process_before_response).\n"
+        "bare: bolt's default mode, acking only; it polls for the ack every 10 ms (the targets' baseline).\n"
+        "bare, on return: bolt answering when its listener returns, acking only (for reference)."
+    )
     out, met = report(event_loop.run(run(args.requests, levels)))
     print("all targets met" if met else "TARGET MISSED")
     if args.json:

@@ -2,8 +2,12 @@
 every /runbook command and runbook button without doing anything. It runs as its own process,
 on the same event loop as `serve`, so the two are measured alike.
 
-Usage: python bench/bare_bolt.py PORT   (SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN and SLACK_API_URL
-from the environment, as for serve)
+Usage: python bench/bare_bolt.py PORT [--process-before-response]
+(SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN and SLACK_API_URL from the environment, as for serve)
+
+By default bolt runs each listener in a task and polls for its ack every 10 ms: that is the
+baseline the targets use. With --process-before-response it answers when the listener returns,
+the mode `serve` runs in; bench/ack.py prints that floor too, for reference.
 """
 
 from __future__ import annotations
@@ -29,9 +33,13 @@ from bot.slack.web import build_web_app
 READY = "bare bolt listening"
 
 
-def bare_app(secret: str, token: str, api_url: str) -> AsyncApp:
+def bare_app(secret: str, token: str, api_url: str, *, before_response: bool = False) -> AsyncApp:
     """Bolt checks its token with auth.test on the first request, so it talks to the emulator."""
-    app = AsyncApp(client=AsyncWebClient(token=token, base_url=api_url), signing_secret=secret)
+    app = AsyncApp(
+        client=AsyncWebClient(token=token, base_url=api_url),
+        signing_secret=secret,
+        process_before_response=before_response,
+    )
 
     async def just_ack(ack: Callable[..., Awaitable[None]]) -> None:
         await ack()
@@ -41,9 +49,14 @@ def bare_app(secret: str, token: str, api_url: str) -> AsyncApp:
     return app
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, *, before_response: bool) -> None:
     env = os.environ
-    app = bare_app(env["SLACK_SIGNING_SECRET"], env["SLACK_BOT_TOKEN"], env["SLACK_API_URL"])
+    app = bare_app(
+        env["SLACK_SIGNING_SECRET"],
+        env["SLACK_BOT_TOKEN"],
+        env["SLACK_API_URL"],
+        before_response=before_response,
+    )
 
     async def no_backlog() -> int:
         return 0
@@ -59,4 +72,6 @@ async def serve(port: int) -> None:
 
 
 if __name__ == "__main__":
-    event_loop.run(serve(int(sys.argv[1])))
+    event_loop.run(
+        serve(int(sys.argv[1]), before_response="--process-before-response" in sys.argv[2:])
+    )
