@@ -154,6 +154,7 @@ class Outbox:
             if ts is None:
                 if not await self.delivery.lease(run_id, self.owner, LEASE_SECONDS):
                     raise LeaseBusy(run_id)  # ours expired and was taken over: stop here
+                await self.foreground.wait_turn()  # each post yields to acks, not just the first
                 await self.delivery.mark_sending(run_id, entry.seq)
                 ts = await self._post(channel, root_ts, entry, loaded)
             await self.delivery.mark_sent(run_id, entry.seq, ts)
@@ -214,10 +215,12 @@ class Outbox:
             card = step_card(loaded.state, loaded.state.step(step_id), loaded.runbook.step(step_id))
             # The card is the thread message of its step.presented entry: keep that entry's line.
             blocks = fit([*entry_blocks(entry), *card])
+            await self.foreground.wait_turn()
             await self.client.chat_update(
                 channel=channel, ts=ts, text=entry_text(entry), blocks=blocks
             )
         if loaded.state.status is not RunStatus.ACTIVE:  # the Abort button goes
+            await self.foreground.wait_turn()
             await self.client.chat_update(
                 channel=channel,
                 ts=root_ts,

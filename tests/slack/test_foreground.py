@@ -46,3 +46,23 @@ async def test_a_request_that_never_ends_delays_posting_only_so_long() -> None:
     assert loop.time() - started >= 0.1
     blocker.set()
     await task
+
+
+async def test_posting_waits_for_a_quiet_moment_between_requests_of_a_burst() -> None:
+    foreground = Foreground(quiet=0.02)
+    order: list[str] = []
+
+    async def burst() -> None:
+        for name in ("first", "second"):
+            with foreground.request():
+                await asyncio.sleep(0.03)
+                order.append(name)
+            await asyncio.sleep(0.002)  # the next click of the burst is on its way
+
+    async def post() -> None:
+        await asyncio.sleep(0.01)  # the first request is in flight by now
+        await foreground.wait_turn(longest=30)
+        order.append("post")
+
+    await asyncio.gather(burst(), post())
+    assert order == ["first", "second", "post"]
