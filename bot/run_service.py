@@ -180,12 +180,11 @@ class RunService:
             try:
                 entries = await self._append(run_id, loaded.state.version, pending)
             except ConflictError:
-                self._known.pop(run_id, None)
-                if known is not None:
-                    continue
                 # Someone decided first; the fresh state may now refuse this command. A little
                 # jitter keeps a crowd of identical clicks from colliding again in lockstep.
-                await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+                self._known.pop(run_id, None)
+                if known is None:
+                    await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
                 continue
             self._advance(loaded, entries)
             return [*entries, *await self._follow_up(run_id, entries)]
@@ -232,7 +231,7 @@ class RunService:
     async def start(
         self, ref: Ref, given: Mapping[str, str], *, requester: str, channel: str
     ) -> tuple[str, list[Entry]]:
-        version, runbook, pinned = await self._pinned(ref)
+        version, runbook, _ = await self._pinned(ref)
         for _ in range(ATTEMPTS):
             run_id = f"run-{token.token_hex(4)}"
             pending, secret_values = rc.start(
@@ -250,8 +249,7 @@ class RunService:
             except ConflictError:
                 continue  # the random id was taken
             self._secrets[run_id] = secret_values
-            state = fold(run_id, [_event(e) for e in entries])
-            self._remember(LoadedRun(state, runbook, version, pinned))
+            await self.from_entries(run_id, entries)  # remembered for the first click
             return run_id, [*entries, *await self._follow_up(run_id, entries)]
         raise UserError("Could not allocate a run id; try again.")
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -67,7 +68,12 @@ class Outbox:
         self._waiting.add(run_id)
         task = asyncio.create_task(self._deliver_with_retries(run_id))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(partial(self._delivery_ended, run_id))
+
+    def _delivery_ended(self, run_id: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():  # it may not have begun: the next kick must not be ignored
+            self._waiting.discard(run_id)
 
     def pending(self) -> list[asyncio.Task[None]]:
         return list(self._tasks)
