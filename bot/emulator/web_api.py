@@ -3,6 +3,8 @@ Slack refuses (unknown channels, missing arguments, Block Kit over its limits)."
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import secrets
 from collections.abc import Callable
@@ -260,6 +262,57 @@ def conversations_replies(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def _ts_key(ts: str, error: str = "invalid_ts") -> tuple[int, int]:
+    """A ts as Slack orders it: seconds, then the six-digit sequence after the dot."""
+    seconds, _, fraction = ts.partition(".")
+    if not seconds.isdigit() or not (fraction.isdigit() or fraction == ""):
+        raise SlackError(error)
+    return int(seconds), int(fraction.ljust(6, "0")[:6] or 0)
+
+
+def conversations_history(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    """The channel's top-level messages, newest first, as Slack pages them: `oldest` and
+    `latest` bound the ts (exclusive unless `inclusive`), `limit` at most 999, an opaque cursor."""
+    channel = _channel(ws, args)
+    try:
+        limit = min(int(args.get("limit") or 100), 999)
+    except ValueError:
+        raise SlackError("invalid_limit") from None
+    inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+    oldest = _ts_key(str(args["oldest"]), "invalid_ts_oldest") if args.get("oldest") else None
+    latest = _ts_key(str(args["latest"]), "invalid_ts_latest") if args.get("latest") else None
+    cursor = str(args.get("cursor") or "")
+    if cursor:
+        try:
+            decoded = base64.b64decode(cursor, validate=True).decode()
+            before = _ts_key(decoded.removeprefix("next_ts:"), "invalid_cursor")
+        except (binascii.Error, UnicodeDecodeError):
+            raise SlackError("invalid_cursor") from None
+        latest, inclusive_latest = before, False
+    else:
+        inclusive_latest = inclusive
+    chosen = []
+    for message in sorted(ws.roots(channel), key=lambda m: _ts_key(m.ts), reverse=True):
+        key = _ts_key(message.ts)
+        if latest is not None and (key > latest or (key == latest and not inclusive_latest)):
+            continue
+        if oldest is not None and (key < oldest or (key == oldest and not inclusive)):
+            break
+        chosen.append(message)
+        if len(chosen) > limit:
+            break
+    more = len(chosen) > limit
+    page = chosen[:limit]
+    next_cursor = base64.b64encode(f"next_ts:{page[-1].ts}".encode()).decode() if more else ""
+    return {
+        "ok": True,
+        "messages": [_message_out(m) for m in page],
+        "has_more": more,
+        "pin_count": 0,
+        "response_metadata": {"next_cursor": next_cursor},
+    }
+
+
 def users_conversations(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     user = str(args.get("user") or BOT_USER)
     if user not in ws.users:
@@ -280,6 +333,7 @@ METHODS: dict[str, Method] = {
     "users.info": users_info,
     "conversations.info": conversations_info,
     "conversations.replies": conversations_replies,
+    "conversations.history": conversations_history,
     "users.conversations": users_conversations,
 }
 

@@ -121,15 +121,30 @@ class DeliveryStore:
             self._conn.execute(sql, args)
 
     async def thread(self, run_id: str) -> tuple[str, str] | None:
+        """(channel, root ts) of the run's thread. A root ts of '' means the root message was
+        being posted when the process stopped: it may or may not be in the channel."""
         rows = await self._run(
             self._q, "SELECT channel, root_ts FROM slack_threads WHERE run_id = ?", run_id
         )
         return (rows[0][0], rows[0][1]) if rows else None
 
-    async def set_thread(self, run_id: str, channel: str, root_ts: str) -> None:
+    async def begin_thread(self, run_id: str, channel: str) -> None:
+        """Record that the root is about to be posted, so a crash before its ts is stored
+        leads the next process to look for it instead of posting a second root."""
         await self._run(
             self._w,
-            "INSERT OR IGNORE INTO slack_threads (run_id, channel, root_ts) VALUES (?, ?, ?)",
+            "INSERT OR IGNORE INTO slack_threads (run_id, channel, root_ts) VALUES (?, ?, '')",
+            run_id,
+            channel,
+        )
+
+    async def set_thread(self, run_id: str, channel: str, root_ts: str) -> None:
+        """The root is in Slack at `root_ts`; a thread already confirmed is never moved."""
+        await self._run(
+            self._w,
+            "INSERT INTO slack_threads (run_id, channel, root_ts) VALUES (?, ?, ?)"
+            " ON CONFLICT (run_id) DO UPDATE SET channel = excluded.channel,"
+            " root_ts = excluded.root_ts WHERE slack_threads.root_ts = ''",
             run_id,
             channel,
             root_ts,

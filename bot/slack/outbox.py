@@ -2,7 +2,9 @@
 
 Each post is marked `sending` before the call and `sent` with its ts after. After a crash, a
 `sending` entry is looked up in the thread (every post starts with its `#seq` and short hash)
-before it is posted again, so a restart neither loses nor repeats a message. Rate limits and
+before it is posted again, so a restart neither loses nor repeats a message. The run's root
+message is guarded the same way: its thread row is begun before the post, and a begun root is
+looked up in the channel's history (its text starts `Run <id>`). Rate limits and
 server errors are retried by slack_sdk's retry handlers, honouring Retry-After.
 """
 
@@ -12,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -34,10 +37,16 @@ RETRY_DELAYS = (0.25, 0.5, 1, 2, 5, 10, 30)  # seconds; slack_sdk has retried ea
 
 
 LEASE_SECONDS = 30.0  # renewed before every post
+ROOT_SEARCH_PAGES = 10  # of 200 messages: a lost root is looked for this far back, no further
 
 
 class LeaseBusy(Exception):
     """Another bot process holds the run's lease."""
+
+
+def root_text(run_id: str) -> str:
+    """How the root message's text begins: what finds it again after a crash."""
+    return f"Run {run_id}"
 
 
 def marker(entry: Entry) -> str:
@@ -55,9 +64,9 @@ class Outbox:
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _waiting: set[str] = field(default_factory=set)  # runs with a delivery not yet begun
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _redrawn: set[str] = field(default_factory=set)
+    _redrawn: set[str] = field(default_factory=set)  # runs whose cards were redrawn since start
     _unredrawn: dict[str, set[str]] = field(default_factory=dict)  # run -> steps to redraw
-    owner: str = field(default_factory=process_owner)  # runs whose cards were redrawn since start
+    owner: str = field(default_factory=process_owner)
 
     def kick(self, run_id: str) -> None:
         """Deliver in the background; the caller (a Slack listener) has already acked. A run
@@ -129,14 +138,8 @@ class Outbox:
         entries = await self.store.read(run_id=run_id)
         loaded = await self.service.from_entries(run_id, entries)
         thread = await self.delivery.thread(run_id)
-        if thread is None:
-            posted = await self.client.chat_postMessage(
-                channel=loaded.state.channel,
-                text=f"Run {run_id}: {loaded.runbook.title}",
-                blocks=root_message(loaded.state, loaded.runbook.title),
-            )
-            thread = (str(posted["channel"]), str(posted["ts"]))
-            await self.delivery.set_thread(run_id, *thread)
+        if thread is None or not thread[1]:
+            thread = await self._root(loaded, entries, begun=thread is not None)
         channel, root_ts = thread
         posts = await self.delivery.posts(run_id)
         # Cards whose redraw failed last time (Slack refused after its retries) go again.
@@ -179,6 +182,51 @@ class Outbox:
         self._redrawn.add(run_id)
         if loaded.state.status is not RunStatus.ACTIVE:
             await self.delivery.settle(run_id)
+
+    async def _root(
+        self, loaded: LoadedRun, entries: list[Entry], *, begun: bool
+    ) -> tuple[str, str]:
+        """Post the run's root message once. `begun`: an earlier process began to post it and
+        stopped before it learnt the ts, so the channel is searched for it first."""
+        run_id, channel = loaded.state.run_id, loaded.state.channel
+        found = await self._find_root(channel, run_id, entries) if begun else None
+        if found is None:
+            if not begun:
+                await self.delivery.begin_thread(run_id, channel)
+            posted = await self.client.chat_postMessage(
+                channel=channel,
+                text=f"{root_text(run_id)}: {loaded.runbook.title}",
+                blocks=root_message(loaded.state, loaded.runbook.title),
+            )
+            found = (str(posted["channel"]), str(posted["ts"]))
+        await self.delivery.set_thread(run_id, *found)
+        return found
+
+    async def _find_root(
+        self, channel: str, run_id: str, entries: list[Entry]
+    ) -> tuple[str, str] | None:
+        """A root message that may have reached Slack before a crash, among the channel's
+        messages since the run began (a few minutes' leeway for clocks)."""
+        oldest = datetime.fromisoformat(entries[0].ts).timestamp() - 300 if entries else 0
+        cursor = ""
+        for _ in range(ROOT_SEARCH_PAGES):
+            try:
+                page = await self.client.conversations_history(
+                    channel=channel, oldest=f"{oldest:.6f}", limit=200, cursor=cursor or None
+                )
+            except SlackApiError:
+                return None
+            messages: list[dict[str, Any]] = page.get("messages", [])
+            for message in messages:
+                text = str(message.get("text", ""))
+                if message.get("thread_ts") in (None, message.get("ts")) and (
+                    text == root_text(run_id) or text.startswith(f"{root_text(run_id)}:")
+                ):
+                    return channel, str(message["ts"])
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+            if not page.get("has_more") or not cursor:
+                return None
+        return None
 
     async def _post(self, channel: str, root_ts: str, entry: Entry, loaded: LoadedRun) -> str:
         text = entry_text(entry)
@@ -230,6 +278,6 @@ class Outbox:
             await self.client.chat_update(
                 channel=channel,
                 ts=root_ts,
-                text=f"Run {run_id}",
+                text=root_text(run_id),
                 blocks=root_message(loaded.state, loaded.runbook.title),
             )

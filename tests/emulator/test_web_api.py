@@ -36,6 +36,36 @@ async def error_of(call: object) -> str:
     return str(caught.value.response["error"])
 
 
+async def test_history_pages_top_level_messages_newest_first(emulator: Emulator) -> None:
+    web = client(emulator)
+    first = await web.chat_postMessage(channel=CHANNEL, text="m0")
+    for i in range(1, 5):
+        root = await web.chat_postMessage(channel=CHANNEL, text=f"m{i}")
+        await web.chat_postMessage(channel=CHANNEL, text=f"reply {i}", thread_ts=root["ts"])
+    await web.chat_postMessage(channel="C0GENERAL", text="elsewhere")
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = await web.conversations_history(channel=CHANNEL, limit=2, cursor=cursor)
+        seen += [m["text"] for m in page["messages"]]
+        pages += 1
+        cursor = page["response_metadata"]["next_cursor"]
+        assert bool(cursor) == page["has_more"]
+        if not page["has_more"]:
+            break
+    assert seen == ["m4", "m3", "m2", "m1", "m0"]  # no replies, no other channel's messages
+    assert pages == 3
+    after = await web.conversations_history(channel=CHANNEL, oldest=first["ts"])
+    assert [m["text"] for m in after["messages"]] == ["m4", "m3", "m2", "m1"]
+    inclusive = await web.conversations_history(channel=CHANNEL, oldest=first["ts"], inclusive=True)
+    assert inclusive["messages"][-1]["text"] == "m0"
+    assert await error_of(web.conversations_history(channel=CHANNEL, oldest="soon")) == (
+        "invalid_ts_oldest"
+    )
+    assert await error_of(web.conversations_history(channel=CHANNEL, cursor="%%")) == (
+        "invalid_cursor"
+    )
+
+
 async def test_auth_is_checked(emulator: Emulator) -> None:
     assert (await client(emulator).auth_test())["user_id"] == "UBOT00001"
     assert await error_of(client(emulator, "xoxb-wrong").auth_test()) == "invalid_auth"

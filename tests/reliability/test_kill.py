@@ -178,6 +178,10 @@ async def test_twenty_sigkills_lose_and_repeat_nothing(tmp_path: Path, runbooks_
             assert await thread_markers(emulator, run_id) == expected[run_id], run_id
         posted = [m.text.split(" ", 1)[0] for m in emulator.workspace.messages if m.thread_ts]
         assert [k for k, n in Counter(posted).items() if n > 1] == []  # nothing posted twice
+        roots = Counter(
+            r for m in emulator.workspace.roots() for r in run_ids if m.text.startswith(f"Run {r}")
+        )
+        assert roots == dict.fromkeys(run_ids, 1)  # one root message per run, kills or not
         interrupted = [
             e
             for r in run_ids

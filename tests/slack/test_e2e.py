@@ -311,3 +311,29 @@ async def test_a_restart_finishes_ended_runs_and_posts_unthreaded_ones(bot: Bot)
     for run_id in (ended, fresh):
         shown, expected = await thread_matches_ledger(bot, run_id)
         assert shown == expected
+
+
+async def test_a_root_posted_just_before_a_crash_is_found_not_posted_again(bot: Bot) -> None:
+    service, delivery = bot.runtime.service, bot.runtime.outbox.delivery
+    reached, _ = await service.start(
+        Ref("disk-full-triage"), {"host": "db1"}, requester=SRE, channel=CHANNEL
+    )
+    lost, _ = await service.start(
+        Ref("disk-full-triage"), {"host": "db2"}, requester=SRE, channel=CHANNEL
+    )
+    # Both crashed between recording the root as begun and learning its ts; only the first
+    # root reached Slack, and the channel moved on after it.
+    for run_id in (reached, lost):
+        await delivery.begin_thread(run_id, CHANNEL)
+    bot.workspace.post(CHANNEL, SRE, f"Run {reached}: Disk full triage", [])
+    for i in range(3):
+        bot.workspace.post(CHANNEL, SRE, f"chatter {i}", [])
+    await bot.runtime.outbox.resume_all()
+    await bot.settle()
+    for run_id in (reached, lost):
+        roots = [m for m in bot.workspace.roots(CHANNEL) if m.text.startswith(f"Run {run_id}")]
+        assert len(roots) == 1, [m.text for m in roots]
+        assert (await delivery.thread(run_id)) == (CHANNEL, roots[0].ts)
+        thread = [m.text.split(" ", 1)[0] for m in bot.workspace.thread(roots[0].ts)]
+        entries = await bot.runtime.store.read(run_id=run_id)
+        assert thread == [f"`#{e.seq}`" for e in entries]

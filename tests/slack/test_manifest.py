@@ -17,6 +17,7 @@ SCOPES_BY_METHOD = {
     "chat_update": "chat:write",
     "chat_postEphemeral": "chat:write",
     "conversations_replies": "channels:history",
+    "conversations_history": "channels:history",
     "usergroups_users_list": "usergroups:read",
     "views_open": None,
     "views_publish": None,
