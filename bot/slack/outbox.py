@@ -37,6 +37,9 @@ RETRY_DELAYS = (0.25, 0.5, 1, 2, 5, 10, 30)  # seconds; slack_sdk has retried ea
 
 
 LEASE_SECONDS = 30.0  # renewed before every post
+# Runs delivered at once. Every kicked run waits for acks to pause; letting only a few through
+# at each pause keeps their ledger reads and leases from queueing in front of the next acks.
+MAX_DELIVERIES = 8
 ROOT_SEARCH_PAGES = 10  # of 200 messages: a lost root is looked for this far back, no further
 
 
@@ -62,6 +65,7 @@ class Outbox:
     on_posted: Callable[[int], Awaitable[None]] | None = None
     foreground: Foreground = field(default_factory=Foreground)  # acks go first
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_DELIVERIES))
     _waiting: set[str] = field(default_factory=set)  # runs with a delivery not yet begun
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _redrawn: set[str] = field(default_factory=set)  # runs whose cards were redrawn since start
@@ -124,7 +128,7 @@ class Outbox:
     async def sync(self, run_id: str) -> None:
         """Bring the run's thread and cards up to date, once acks in flight are answered."""
         lock = self._locks.setdefault(run_id, asyncio.Lock())
-        async with lock:
+        async with lock, self._slots:
             await self.foreground.wait_turn()
             self._waiting.discard(run_id)  # from here on, new entries need a new delivery
             if not await self.delivery.lease(run_id, self.owner, LEASE_SECONDS):

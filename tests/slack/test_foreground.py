@@ -66,3 +66,32 @@ async def test_posting_waits_for_a_quiet_moment_between_requests_of_a_burst() ->
 
     await asyncio.gather(burst(), post())
     assert order == ["first", "second", "post"]
+
+
+async def burst_with_a_post(foreground: Foreground, requests: int) -> list[str]:
+    """`requests` short requests 20 ms apart, and a post waiting for its turn meanwhile."""
+    order: list[str] = []
+
+    async def burst() -> None:
+        for i in range(requests):
+            with foreground.request():
+                await asyncio.sleep(0.001)
+                order.append(f"r{i}")
+            await asyncio.sleep(0.02)
+
+    async def post() -> None:
+        await asyncio.sleep(0.07)  # some requests are answered by now
+        await foreground.wait_turn(longest=30)
+        order.append("post")
+
+    await asyncio.gather(burst(), post())
+    return order
+
+
+async def test_under_heavy_traffic_posting_waits_for_a_longer_lull() -> None:
+    # Not busy: the 20 ms gaps between requests are lulls enough for the post.
+    calm = await burst_with_a_post(Foreground(quiet=0.005, busy_quiet=0.1, busy_rate=100), 8)
+    assert calm[-1] != "post"
+    # Busy (more than 3 answers in the last second): the post waits for the burst to end.
+    busy = await burst_with_a_post(Foreground(quiet=0.005, busy_quiet=0.1, busy_rate=3), 8)
+    assert busy[-1] == "post" and len(busy) == 9
