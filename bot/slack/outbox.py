@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -64,7 +65,7 @@ class Outbox:
     service: RunService
     on_posted: Callable[[int], Awaitable[None]] | None = None
     foreground: Foreground = field(default_factory=Foreground)  # acks go first
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _locks: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)  # run -> lock, users
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_DELIVERIES))
     _waiting: set[str] = field(default_factory=set)  # runs with a delivery not yet begun
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -127,8 +128,7 @@ class Outbox:
 
     async def sync(self, run_id: str) -> None:
         """Bring the run's thread and cards up to date, once acks in flight are answered."""
-        lock = self._locks.setdefault(run_id, asyncio.Lock())
-        async with lock, self._slots:
+        async with self._run_lock(run_id), self._slots:
             await self.foreground.wait_turn()
             self._waiting.discard(run_id)  # from here on, new entries need a new delivery
             if not await self.delivery.lease(run_id, self.owner, LEASE_SECONDS):
@@ -137,6 +137,22 @@ class Outbox:
                 await self._sync(run_id)
             finally:
                 await self.delivery.release(run_id, self.owner)
+
+    @asynccontextmanager
+    async def _run_lock(self, run_id: str) -> AsyncIterator[None]:
+        """One delivery of a run at a time; the lock goes when nobody holds or awaits it, so
+        a long-lived bot keeps no lock per run it ever posted."""
+        lock, users = self._locks.get(run_id, (asyncio.Lock(), 0))
+        self._locks[run_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[run_id]
+            if users > 1:
+                self._locks[run_id] = (lock, users - 1)
+            else:
+                del self._locks[run_id]
 
     async def _sync(self, run_id: str) -> None:
         entries = await self.store.read(run_id=run_id)
@@ -183,9 +199,11 @@ class Outbox:
                 loaded, channel, root_ts, {s: presented[s] for s in touched if s in presented}
             )
         self._unredrawn.pop(run_id, None)
-        self._redrawn.add(run_id)
         if loaded.state.status is not RunStatus.ACTIVE:
+            self._redrawn.discard(run_id)  # an ended run's cards have no buttons to restore
             await self.delivery.settle(run_id)
+        else:
+            self._redrawn.add(run_id)
 
     async def _root(
         self, loaded: LoadedRun, entries: list[Entry], *, begun: bool
