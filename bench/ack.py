@@ -109,21 +109,6 @@ async def measure(
     """Latencies in seconds. This process's own garbage collector is held off meanwhile: it
     holds the emulator's whole workspace, and a full collection here would be charged to
     whichever app happened to be measured."""
-    gc.collect()
-    gc.disable()
-    try:
-        return await _measure(session, url, emulator, bodies, concurrency)
-    finally:
-        gc.enable()
-
-
-async def _measure(
-    session: aiohttp.ClientSession,
-    url: str,
-    emulator: Emulator,
-    bodies: list[Body],
-    concurrency: int,
-) -> list[float]:
     latencies: list[float] = []
     queue = list(reversed(bodies))
 
@@ -137,7 +122,12 @@ async def _measure(
                 assert response.status == 200, response.status
             latencies.append(time.perf_counter() - start)
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    gc.collect()
+    gc.disable()
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        gc.enable()
     return latencies
 
 

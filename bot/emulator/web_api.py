@@ -267,7 +267,7 @@ def _ts_key(ts: str, error: str = "invalid_ts") -> tuple[int, int]:
     seconds, _, fraction = ts.partition(".")
     if not seconds.isdigit() or not (fraction.isdigit() or fraction == ""):
         raise SlackError(error)
-    return int(seconds), int(fraction.ljust(6, "0")[:6] or 0)
+    return int(seconds), int(fraction.ljust(6, "0")[:6])
 
 
 def conversations_history(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:

@@ -121,22 +121,29 @@ class DeliveryStore:
             self._conn.execute(sql, args)
 
     async def thread(self, run_id: str) -> tuple[str, str] | None:
-        """(channel, root ts) of the run's thread. A root ts of '' means the root message was
-        being posted when the process stopped: it may or may not be in the channel."""
+        """(channel, root ts) of the run's thread, once its root message is known to be in
+        Slack (a row with root_ts '' is a root that was being posted, see begin_thread)."""
         rows = await self._run(
-            self._q, "SELECT channel, root_ts FROM slack_threads WHERE run_id = ?", run_id
+            self._q,
+            "SELECT channel, root_ts FROM slack_threads WHERE run_id = ? AND root_ts != ''",
+            run_id,
         )
         return (rows[0][0], rows[0][1]) if rows else None
 
-    async def begin_thread(self, run_id: str, channel: str) -> None:
+    async def begin_thread(self, run_id: str, channel: str) -> bool:
         """Record that the root is about to be posted, so a crash before its ts is stored
-        leads the next process to look for it instead of posting a second root."""
-        await self._run(
-            self._w,
-            "INSERT OR IGNORE INTO slack_threads (run_id, channel, root_ts) VALUES (?, ?, '')",
-            run_id,
-            channel,
-        )
+        leads the next process to look for it instead of posting a second root. False when
+        an earlier process had begun it already: it may or may not be in the channel."""
+        return bool(await self._run(self._begin_thread_sync, run_id, channel))
+
+    def _begin_thread_sync(self, run_id: str, channel: str) -> bool:
+        assert self._conn is not None
+        with self._write_lock:
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO slack_threads (run_id, channel, root_ts) VALUES (?, ?, '')",
+                (run_id, channel),
+            )
+            return cursor.rowcount == 1
 
     async def set_thread(self, run_id: str, channel: str, root_ts: str) -> None:
         """The root is in Slack at `root_ts`; a thread already confirmed is never moved."""

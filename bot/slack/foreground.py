@@ -37,8 +37,8 @@ class Foreground:
         self._idle.set()
         self._quiet = quiet
         self._busy_quiet = busy_quiet
-        self._busy_rate = busy_rate
-        self._answered: deque[float] = deque()  # loop times of the last second's answers
+        # Loop times of the latest answers: busy when even the oldest of them is under 1 s old.
+        self._answered: deque[float] = deque(maxlen=busy_rate + 1)
         self._last_answered = -math.inf  # loop time
 
     @contextmanager
@@ -52,17 +52,15 @@ class Foreground:
             self._in_flight -= 1
             now = asyncio.get_running_loop().time()
             self._answered.append(now)
-            while self._answered[0] < now - 1:
-                self._answered.popleft()
             if self._in_flight == 0:
                 self._last_answered = now
                 self._idle.set()
 
     def _lull(self, now: float) -> float:
         """How long after the last answer the outbox waits: longer while requests pour in."""
-        while self._answered and self._answered[0] < now - 1:
-            self._answered.popleft()
-        return self._busy_quiet if len(self._answered) > self._busy_rate else self._quiet
+        answered = self._answered
+        busy = len(answered) == answered.maxlen and answered[0] >= now - 1
+        return self._busy_quiet if busy else self._quiet
 
     async def wait_turn(self, longest: float = MAX_WAIT_SECONDS) -> None:
         """Return once no request is in flight and none was answered in the last few

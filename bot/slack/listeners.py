@@ -171,7 +171,7 @@ class Listeners:
                 )
                 await ack(text=answer)
                 thread = await self.outbox.delivery.thread(run_id) if run_id else None
-                if thread and thread[1]:  # the run's thread records who checked, and when
+                if thread is not None:  # the run's thread records who checked, and when
                     text = f"<@{escape(user)}> ran `/runbook verify`: {answer}"
                     await self.client.chat_postMessage(
                         channel=thread[0], thread_ts=thread[1], text=text

@@ -158,8 +158,8 @@ class Outbox:
         entries = await self.store.read(run_id=run_id)
         loaded = await self.service.from_entries(run_id, entries)
         thread = await self.delivery.thread(run_id)
-        if thread is None or not thread[1]:
-            thread = await self._root(loaded, entries, begun=thread is not None)
+        if thread is None:
+            thread = await self._root(loaded, entries)
         channel, root_ts = thread
         posts = await self.delivery.posts(run_id)
         # Cards whose redraw failed last time (Slack refused after its retries) go again.
@@ -205,16 +205,14 @@ class Outbox:
         else:
             self._redrawn.add(run_id)
 
-    async def _root(
-        self, loaded: LoadedRun, entries: list[Entry], *, begun: bool
-    ) -> tuple[str, str]:
-        """Post the run's root message once. `begun`: an earlier process began to post it and
-        stopped before it learnt the ts, so the channel is searched for it first."""
+    async def _root(self, loaded: LoadedRun, entries: list[Entry]) -> tuple[str, str]:
+        """Post the run's root message once. When an earlier process began to post it and
+        stopped before it learnt the ts, the channel is searched for it first."""
         run_id, channel = loaded.state.run_id, loaded.state.channel
-        found = await self._find_root(channel, run_id, entries) if begun else None
+        found = None
+        if not await self.delivery.begin_thread(run_id, channel):
+            found = await self._find_root(channel, run_id, entries)
         if found is None:
-            if not begun:
-                await self.delivery.begin_thread(run_id, channel)
             posted = await self.client.chat_postMessage(
                 channel=channel,
                 text=f"{root_text(run_id)}: {loaded.runbook.title}",

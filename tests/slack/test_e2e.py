@@ -324,7 +324,9 @@ async def test_a_root_posted_just_before_a_crash_is_found_not_posted_again(bot: 
     # Both crashed between recording the root as begun and learning its ts; only the first
     # root reached Slack, and the channel moved on after it.
     for run_id in (reached, lost):
-        await delivery.begin_thread(run_id, CHANNEL)
+        assert await delivery.begin_thread(run_id, CHANNEL)  # begun now, by this "process"
+        assert not await delivery.begin_thread(run_id, CHANNEL)  # the next one finds it begun
+        assert await delivery.thread(run_id) is None  # no thread to post into until confirmed
     bot.workspace.post(CHANNEL, SRE, f"Run {reached}: Disk full triage", [])
     for i in range(3):
         bot.workspace.post(CHANNEL, SRE, f"chatter {i}", [])
