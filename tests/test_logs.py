@@ -11,6 +11,14 @@ import pytest
 from bot.logs import JsonFormatter, configure, log_context
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """configure() sets process-wide logging switches; the other tests get them back."""
+    for name in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, name, getattr(logging, name))
+    monkeypatch.setattr(logging.getLogger(), "handlers", list(logging.getLogger().handlers))
+
+
 def test_json_lines_carry_run_and_step_even_in_tasks(capsys: pytest.CaptureFixture[str]) -> None:
     configure(json_lines=True)
     log = logging.getLogger("runbook-bot.test")
@@ -42,3 +50,25 @@ def test_tracebacks_are_kept_in_one_line() -> None:
         )
     line = JsonFormatter().format(record)
     assert "\n" not in line and "ValueError: boom" in json.loads(line)["traceback"]
+
+
+def test_configured_records_skip_source_thread_and_process() -> None:
+    """Nothing either format prints is collected: no frame walk per line on the click path."""
+    configure(json_lines=True)
+    seen: list[tuple[logging.LogRecord, str]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append((record, JsonFormatter().format(record)))
+
+    log = logging.getLogger("runbook-bot.test.fields")
+    log.addHandler(Keep())
+    try:
+        with log_context(run_id="run-1", step_id="s"):
+            log.warning("pressed %s", "done")
+    finally:
+        log.handlers.clear()
+    ((record, line),) = seen
+    assert record.funcName == "(unknown function)" and record.lineno == 0
+    assert record.thread is None and record.process is None
+    assert json.loads(line)["run_id"] == "run-1" and json.loads(line)["message"] == "pressed done"

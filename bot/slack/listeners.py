@@ -24,7 +24,7 @@ from bot.logs import log_context
 from bot.run_service import RunService
 from bot.slack.blocks import catalog_blocks, help_blocks
 from bot.slack.dedupe import SeenEvents
-from bot.slack.ids import ActionId, decode, decode_start
+from bot.slack.ids import ActionId, ButtonValue, decode, decode_start
 from bot.slack.metrics import Metrics
 from bot.slack.modals import params_modal, reason_modal, submitted_params
 from bot.slack.outbox import Outbox
@@ -282,10 +282,9 @@ class Listeners:
             raise
         with log_context(run_id=value.run, step_id=value.step or None):
             logger.info("%s pressed %s", user, action_id)
-            return await self._decide(action_id, raw_value, user)
+            return await self._decide(action_id, value, user)
 
-    async def _decide(self, action_id: str, raw_value: str, user: str) -> list[Entry]:
-        value = decode(raw_value)
+    async def _decide(self, action_id: str, value: ButtonValue, user: str) -> list[Entry]:
         loaded = await self.service.current(value.run)  # its version and steps never change
         # An approval bound to another version is refused by the policy, which records it.
         if value.sha and value.sha != loaded.state.sha256 and action_id != ActionId.APPROVE.value:
