@@ -25,6 +25,9 @@ def log_context(*, run_id: str | None = None, step_id: str | None = None) -> Ite
         _run.reset(tokens[0])
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # once: json.dumps builds one per call otherwise
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
@@ -41,7 +44,7 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False)
+        return _ENCODER.encode(line)
 
 
 def configure(*, json_lines: bool, level: int = logging.INFO) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
+from bot.domain.canonical import canonical_json
 from bot.domain.runbook import Runbook
 from bot.domain.validation import validate_runbook
 from bot.domain.versions import content_hash
@@ -165,3 +167,27 @@ def test_hash_depends_on_content_not_layout(
     assert hash_of(_dump(reordered, flow=flow, indent=indent)) == reference
     changed = dict(data, summary=summary + ".")
     assert hash_of(_dump(changed, flow=flow, indent=indent)) != reference
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_canonical_json_is_the_documented_json_dumps_encoding(value: Any) -> None:
+    """The shared encoder gives exactly the bytes docs/ledger.md states, for any JSON value."""
+    expected = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    assert canonical_json(value) == expected
+    for bad in (float("nan"), float("inf")):  # not JSON: refused, as json.dumps refuses it
+        with pytest.raises(ValueError):
+            canonical_json({"x": bad})
