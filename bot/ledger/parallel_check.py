@@ -1,9 +1,16 @@
-"""Verify a large ledger on every CPU: ranges go to helper processes, links are checked here.
+"""Verify a large ledger on every CPU: chunks of the chain go to whichever process is free.
 
 Helpers are plain `python -S -m bot.ledger.range_worker` subprocesses: without `site` and with
-nothing but the standard library to import they start in about 15 ms, and nothing of this
-process (threads, an event loop, open connections) is copied into them. The asking process
-checks the first, slightly larger range itself while they start.
+nothing but the standard library to import they start in tens of milliseconds, and nothing of
+this process (threads, an event loop, open connections) is copied into them.
+
+The chunks are fixed-size records in one pipe that every process reads from. The pipe holds
+only whole records, all written before anyone reads, so each read of one record's size takes
+exactly one chunk and every chunk is checked once, by whichever process asks first. A CPU that
+the machine slows down simply takes fewer chunks. With fixed shares (as before) the slowest
+CPU set the pace: on shared virtual machines one vCPU often runs at half the speed of the
+other, and verification then ran no faster than on one CPU. The asking process takes chunks
+too, from the start, while its helpers start.
 """
 
 from __future__ import annotations
@@ -12,73 +19,109 @@ import itertools
 import json
 import os
 import sqlite3
+import struct
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import bot
 from bot.ledger.range_check import check_range
 
 PARALLEL_FROM = 60_000  # below this, starting helper processes costs more than it saves
-_HEAD_START = 0.1  # extra share of the work for the asking process, which starts at once
+CHUNK = 8192  # entries per chunk at least: small enough to share out evenly, large enough
+# that the per-chunk overhead (a pipe read, a JSON line) does not show
+MAX_CHUNKS = 256  # 4 KiB of records: within one page, the smallest a pipe's buffer can be, so
+# writing them all before anyone reads never blocks
+RECORD = struct.Struct("<qq")  # (low, high)
+TAKES_CHUNKS = True  # the asking process checks chunks as well; tests switch it off to make
+# the helpers do all of it
+
+Result = tuple[str, str] | None  # (first prev_hash, last hash) of an intact range
 
 
 def helper_count() -> int:
-    """CPUs this process may run on; each range beyond the first goes to one helper."""
+    """CPUs this process may run on; each one beyond the first runs a helper."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
 
 
-def split(count: int, parts: int) -> list[tuple[int, int]]:
-    """1..count in `parts` ranges; the first a little larger, as its process starts at once."""
-    if parts <= 1:
-        return [(1, count)]
-    first = int(count / parts * (1 + _HEAD_START))
-    rest = count - first
-    bounds = [(1, first)]
-    size, extra = divmod(rest, parts - 1)
-    low = first + 1
-    for i in range(parts - 1):
-        high = low + size - 1 + (1 if i < extra else 0)
-        bounds.append((low, high))
-        low = high + 1
-    return bounds
+def chunks(count: int, size: int) -> list[tuple[int, int]]:
+    """1..count in consecutive ranges of `size` entries (the last may be shorter)."""
+    return [(low, min(low + size - 1, count)) for low in range(1, count + 1, size)]
 
 
-def check_all(conn: sqlite3.Connection, path: Path, count: int) -> tuple[str, str] | None:
+def chunk_size(count: int) -> int:
+    return max(CHUNK, -(-count // MAX_CHUNKS))
+
+
+def take_chunks(conn: sqlite3.Connection, fd: int) -> Iterator[tuple[int, int, Result]]:
+    """Check chunks read from the shared pipe until it is empty: (low, high, result) each.
+    A torn record cannot happen (see above); were it to, its chunk goes unchecked, and
+    check_all then sees a chunk missing and hands the verdict to the careful walk."""
+    while len(record := os.read(fd, RECORD.size)) == RECORD.size:
+        low, high = RECORD.unpack(record)
+        yield low, high, check_range(conn, low, high)
+
+
+def check_all(conn: sqlite3.Connection, path: Path, count: int) -> Result:
     """check_range over 1..count, with helper processes for large ledgers."""
     parts = min(helper_count(), max(1, count // (PARALLEL_FROM // 2)))
-    if parts <= 1:
+    if parts <= 1 or os.name != "posix":  # pass_fds, and pipes shared this way, are POSIX
         return check_range(conn, 1, count)
-    ranges = split(count, parts)
+    pieces = chunks(count, chunk_size(count))
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"".join(RECORD.pack(low, high) for low, high in pieces))
+    finally:
+        os.close(write_end)  # the helpers see the end of the pipe once it is empty
     source = str(Path(bot.__file__).resolve().parent.parent)  # where `bot` is importable from
     env = {**os.environ, "PYTHONPATH": source}
-    helpers = [
-        subprocess.Popen(
-            [sys.executable, "-S", "-m", "bot.ledger.range_worker", str(path), str(low), str(high)],
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-        for low, high in ranges[1:]
-    ]
-    results = [check_range(conn, *ranges[0])]
+    results: dict[tuple[int, int], Result] = {}
+    try:
+        helpers = [
+            subprocess.Popen(
+                [sys.executable, "-S", "-m", "bot.ledger.range_worker", str(path), str(read_end)],
+                stdout=subprocess.PIPE,
+                pass_fds=(read_end,),
+                env=env,
+            )
+            for _ in range(parts - 1)
+        ]
+        if TAKES_CHUNKS:
+            for low, high, result in take_chunks(conn, read_end):
+                results[low, high] = result
+                if result is None:  # the walk will name it; leave the rest unchecked
+                    while os.read(read_end, 4096):
+                        pass
+    finally:
+        os.close(read_end)
     for helper in helpers:
         out, _ = helper.communicate()
-        results.append(_parse(out) if helper.returncode == 0 else None)
-    return _join(results)
+        for line in out.decode("utf-8", "replace").splitlines():
+            parsed = _parse(line)
+            if parsed is not None:
+                results[parsed[0], parsed[1]] = parsed[2]
+    # A helper that failed to start or died mid-chunk left chunks unchecked: look closer.
+    if sorted(results) != pieces:
+        return None
+    return _join([results[piece] for piece in pieces])
 
 
-def _parse(out: bytes) -> tuple[str, str] | None:
+def _parse(line: str) -> tuple[int, int, Result] | None:
+    """One helper line, `[low, high, first, last]` or `[low, high, null]`; None if garbled."""
     try:
-        value = json.loads(out)
-        return (str(value[0]), str(value[1])) if value else None
+        value = json.loads(line)
+        low, high = int(value[0]), int(value[1])
+        result = (str(value[2]), str(value[3])) if value[2] is not None else None
     except (ValueError, TypeError, IndexError):
         return None
+    return low, high, result
 
 
-def _join(results: list[tuple[str, str] | None]) -> tuple[str, str] | None:
+def _join(results: list[Result]) -> Result:
     """Ranges that are intact in themselves, linked end to start, make one intact chain."""
     if any(r is None for r in results):
         return None

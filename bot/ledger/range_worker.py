@@ -1,8 +1,10 @@
-"""A helper process for `parallel_check.check_all`: checks one range of a ledger file.
+"""A helper process for `parallel_check.check_all`: checks chunks of a ledger file.
 
-Usage: python -S -m bot.ledger.range_worker PATH LOW HIGH
-Prints `[first_prev_hash, last_hash]` as JSON when the range is intact, `null` when it is not.
-Imports only the standard library, so it starts fast without `site`.
+Usage: python -S -m bot.ledger.range_worker PATH FD
+Reads (low, high) records from the inherited pipe FD until it is empty, checks each chunk, and
+prints one JSON line per chunk: `[low, high, first_prev_hash, last_hash]` when it is intact,
+`[low, high, null]` when it is not. Imports only the standard library, so it starts fast
+without `site`.
 """
 
 from __future__ import annotations
@@ -11,18 +13,18 @@ import json
 import sqlite3
 import sys
 
-from bot.ledger.range_check import check_range
+from bot.ledger.parallel_check import take_chunks
 
 
 def main(argv: list[str]) -> int:
-    path, low, high = argv[0], int(argv[1]), int(argv[2])
+    path, fd = argv[0], int(argv[1])
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA query_only = ON")
-        result = check_range(conn, low, high)
+        for low, high, result in take_chunks(conn, fd):
+            print(json.dumps([low, high, *result] if result else [low, high, None]))
     finally:
         conn.close()
-    print(json.dumps(list(result) if result else None))
     return 0
 
 

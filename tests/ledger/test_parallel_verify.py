@@ -1,10 +1,15 @@
-"""Verification split across helper processes: ranges, the links between them, and fallbacks."""
+"""Verification shared with helper processes: chunks, the links between them, and fallbacks."""
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import sqlite3
+import struct
 import sys
+import termios
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ from hypothesis import strategies as st
 
 from bot.ledger import parallel_check
 from bot.ledger.chain import Entry, NewEvent, compute_hash, verify_chain
+from bot.ledger.parallel_check import Result
 from bot.ledger.range_check import check_range
 from bot.ledger.sqlite_store import SqliteStore
 from tests.ledger.test_tampering import attacker, row
@@ -20,15 +26,15 @@ from tests.ledger.test_tampering import attacker, row
 ENTRIES = 3000
 
 
-@given(count=st.integers(min_value=1, max_value=10_000_000), parts=st.integers(1, 64))
-def test_split_covers_every_entry_once(count: int, parts: int) -> None:
-    parts = min(parts, count)
-    ranges = parallel_check.split(count, parts)
-    assert len(ranges) == parts
+@given(count=st.integers(min_value=1, max_value=10_000_000_000))
+def test_chunks_cover_every_entry_once_and_fit_one_pipe_page(count: int) -> None:
+    ranges = parallel_check.chunks(count, parallel_check.chunk_size(count))
     assert ranges[0][0] == 1 and ranges[-1][1] == count
     for (_, high), (low, _) in itertools.pairwise(ranges):
         assert low == high + 1
     assert all(low <= high for low, high in ranges)
+    # All records are written before anyone reads: they must fit the smallest pipe buffer.
+    assert len(ranges) * parallel_check.RECORD.size <= 4096
 
 
 @pytest.fixture
@@ -46,10 +52,16 @@ async def big_ledger(tmp_path: Path) -> Path:
     return path
 
 
+CHUNK = 250  # 12 chunks of the 3,000 entries
+
+
 @pytest.fixture
 def three_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two helpers check every chunk; the asking process only hands them out and joins."""
     monkeypatch.setattr(parallel_check, "PARALLEL_FROM", 1000)
     monkeypatch.setattr(parallel_check, "helper_count", lambda: 3)
+    monkeypatch.setattr(parallel_check, "CHUNK", CHUNK)
+    monkeypatch.setattr(parallel_check, "TAKES_CHUNKS", False)
 
 
 async def verdict_of(path: Path) -> tuple[int | None, str, int, str]:
@@ -73,13 +85,12 @@ def slow_walk(path: Path) -> tuple[int, str]:
 @pytest.mark.usefixtures("three_processes")
 async def test_helpers_agree_with_a_walk_of_the_whole_chain(big_ledger: Path) -> None:
     conn = sqlite3.connect(big_ledger)
-    parts = parallel_check.split(ENTRIES, 3)
     assert parallel_check.check_all(conn, big_ledger, ENTRIES) == (
         "0" * 64,
         conn.execute("SELECT hash FROM ledger_entries WHERE seq = ?", (ENTRIES,)).fetchone()[0],
     )
-    # Each helper's range on its own is intact too, and they meet end to start.
-    results = [check_range(conn, low, high) for low, high in parts]
+    # Each chunk on its own is intact too, and they meet end to start.
+    results = [check_range(conn, low, high) for low, high in parallel_check.chunks(ENTRIES, CHUNK)]
     assert all(r is not None for r in results)
     conn.close()
     entries, head = slow_walk(big_ledger)
@@ -88,8 +99,8 @@ async def test_helpers_agree_with_a_walk_of_the_whole_chain(big_ledger: Path) ->
 
 @pytest.mark.usefixtures("three_processes")
 async def test_a_cut_exactly_where_two_ranges_meet_is_found(big_ledger: Path) -> None:
-    """Each range verifies in itself; only the link between them is wrong."""
-    boundary = parallel_check.split(ENTRIES, 3)[1][0]
+    """Each chunk verifies in itself; only the link between two of them is wrong."""
+    boundary = parallel_check.chunks(ENTRIES, CHUNK)[5][0]
     conn = attacker(big_ledger)
     prev = "1" * 64  # the cut; every later entry is re-hashed to follow it
     for seq in range(boundary, ENTRIES + 1):
@@ -115,6 +126,51 @@ async def test_helpers_that_cannot_start_fall_back_to_the_full_walk(
     conn.close()
     entries, head = slow_walk(big_ledger)
     assert await verdict_of(big_ledger) == (None, "", entries, head)
+
+
+@pytest.mark.usefixtures("three_processes")
+async def test_the_asking_process_takes_every_chunk_helpers_leave(
+    big_ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks go to whoever reads first: with helpers that never start, it checks them all."""
+    monkeypatch.setattr(parallel_check, "TAKES_CHUNKS", True)
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    conn = sqlite3.connect(big_ledger)
+    _, head = slow_walk(big_ledger)
+    assert parallel_check.check_all(conn, big_ledger, ENTRIES) == ("0" * 64, head)
+    conn.close()
+
+
+@pytest.mark.usefixtures("three_processes")
+async def test_every_process_takes_chunks_and_each_chunk_is_checked_once(
+    big_ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The asking process and both helpers read one shared pipe; however the chunks fall out,
+    each is checked exactly once and the chain is joined in order. The asking process here
+    waits for a helper to take the first chunk, as a CPU slower than the helpers' would."""
+    monkeypatch.setattr(parallel_check, "TAKES_CHUNKS", True)
+    monkeypatch.setattr(parallel_check, "CHUNK", 10)  # 300 chunks, capped at MAX_CHUNKS
+    taken: list[tuple[int, int]] = []
+    take = parallel_check.take_chunks
+
+    def unread(fd: int) -> int:
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0])
+
+    def counting(conn: sqlite3.Connection, fd: int) -> Iterator[tuple[int, int, Result]]:
+        everything, deadline = unread(fd), time.monotonic() + 60
+        while unread(fd) == everything and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for low, high, result in take(conn, fd):
+            taken.append((low, high))
+            yield low, high, result
+
+    monkeypatch.setattr(parallel_check, "take_chunks", counting)
+    conn = sqlite3.connect(big_ledger)
+    _, head = slow_walk(big_ledger)
+    assert parallel_check.check_all(conn, big_ledger, ENTRIES) == ("0" * 64, head)
+    conn.close()
+    every = parallel_check.chunks(ENTRIES, parallel_check.chunk_size(ENTRIES))
+    assert len(set(taken)) == len(taken) and set(taken) < set(every)  # the helpers took some
 
 
 async def test_a_nul_in_a_field_is_not_mistaken_for_a_tamper(big_ledger: Path) -> None:

@@ -76,11 +76,13 @@ async def _publish_one(path: Path) -> None:
 
 @pytest.fixture(autouse=True, params=["one process", "helper processes"])
 def verify_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every tamper class is caught whether one process re-hashes the chain or three share it
-    (an 11-entry ledger then splits into 1-4, 5-8 and 9-11, so seq 6 is a helper's)."""
+    """Every tamper class is caught whether one process re-hashes the chain or helpers share
+    it (an 11-entry ledger then goes out in chunks of 3, all of them checked by helpers)."""
     if request.param == "helper processes":
         monkeypatch.setattr(parallel_check, "PARALLEL_FROM", 2)
         monkeypatch.setattr(parallel_check, "helper_count", lambda: 3)
+        monkeypatch.setattr(parallel_check, "CHUNK", 3)
+        monkeypatch.setattr(parallel_check, "TAKES_CHUNKS", False)
     return str(request.param)
 
 
