@@ -80,16 +80,27 @@ def check_all(conn: sqlite3.Connection, path: Path, count: int) -> Result:
     source = str(Path(bot.__file__).resolve().parent.parent)  # where `bot` is importable from
     env = {**os.environ, "PYTHONPATH": source}
     results: dict[tuple[int, int], Result] = {}
+    helpers: list[subprocess.Popen[bytes]] = []
     try:
-        helpers = [
-            subprocess.Popen(
-                [sys.executable, "-S", "-m", "bot.ledger.range_worker", str(path), str(read_end)],
-                stdout=subprocess.PIPE,
-                pass_fds=(read_end,),
-                env=env,
-            )
-            for _ in range(parts - 1)
-        ]
+        for _ in range(parts - 1):
+            try:
+                helpers.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-S",
+                            "-m",
+                            "bot.ledger.range_worker",
+                            str(path),
+                            str(read_end),
+                        ],
+                        stdout=subprocess.PIPE,
+                        pass_fds=(read_end,),
+                        env=env,
+                    )
+                )
+            except OSError:  # no interpreter to start (an embedded Python): fewer hands
+                break
         if TAKES_CHUNKS:
             for low, high, result in take_chunks(conn, read_end):
                 results[low, high] = result

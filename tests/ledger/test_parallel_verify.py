@@ -132,12 +132,14 @@ async def test_helpers_that_cannot_start_fall_back_to_the_full_walk(
 async def test_the_asking_process_takes_every_chunk_helpers_leave(
     big_ledger: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Chunks go to whoever reads first: with helpers that never start, it checks them all."""
+    """Chunks go to whoever reads first: with helpers that exit at once, or that cannot even
+    be started, it checks them all."""
     monkeypatch.setattr(parallel_check, "TAKES_CHUNKS", True)
-    monkeypatch.setattr(sys, "executable", "/bin/false")
     conn = sqlite3.connect(big_ledger)
     _, head = slow_walk(big_ledger)
-    assert parallel_check.check_all(conn, big_ledger, ENTRIES) == ("0" * 64, head)
+    for executable in ("/bin/false", "/nonexistent/python"):
+        monkeypatch.setattr(sys, "executable", executable)
+        assert parallel_check.check_all(conn, big_ledger, ENTRIES) == ("0" * 64, head)
     conn.close()
 
 
