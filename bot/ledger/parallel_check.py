@@ -7,10 +7,9 @@ this process (threads, an event loop, open connections) is copied into them.
 The chunks are fixed-size records in one pipe that every process reads from. The pipe holds
 only whole records, all written before anyone reads, so each read of one record's size takes
 exactly one chunk and every chunk is checked once, by whichever process asks first. A CPU that
-the machine slows down simply takes fewer chunks. With fixed shares (as before) the slowest
-CPU set the pace: on shared virtual machines one vCPU often runs at half the speed of the
-other, and verification then ran no faster than on one CPU. The asking process takes chunks
-too, from the start, while its helpers start.
+is busy (the bot answering Slack while it verifies) or slowed by the host simply takes fewer
+chunks. With fixed shares, as before, the fast CPU finished its half and waited for the slow
+one. The asking process takes chunks too, from the start, while its helpers start.
 """
 
 from __future__ import annotations
