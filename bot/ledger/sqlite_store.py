@@ -153,8 +153,12 @@ class SqliteStore:
         ).fetchone()
         return (int(row[0]), str(row[1])) if row else (0, "0" * 64)
 
-    def _append_locked(self, events: Sequence[Prepared]) -> list[Entry]:
-        head_seq, head_hash = self._head_sync()
+    def _append_locked(
+        self, events: Sequence[Prepared], head: tuple[int, str] | None = None
+    ) -> list[Entry]:
+        """Append after `head` (seq, hash), read from the file when not given. Only a caller
+        inside the same write transaction may pass it: no one else can append meanwhile."""
+        head_seq, head_hash = head if head is not None else self._head_sync()
         entries = seal(events, head_seq=head_seq, head_hash=head_hash, ts=self._clock())
         rows = [
             (e.seq, e.ts, e.run_id, e.run_version, e.kind, e.actor, e.payload, e.prev_hash, e.hash)
@@ -208,14 +212,18 @@ class SqliteStore:
             except ConflictError as exc:
                 return [exc]
         outcomes: list[Outcome] = []
+        head: tuple[int, str] | None = None  # read once, then carried from append to append
         with self._transaction():
             for events in groups:
                 self._db.execute("SAVEPOINT one_append")
                 try:
-                    outcomes.append(self._append_locked(events))
+                    entries = self._append_locked(events, head)
                 except sqlite3.IntegrityError as exc:
-                    self._db.execute("ROLLBACK TO one_append")
+                    self._db.execute("ROLLBACK TO one_append")  # the head stays where it was
                     outcomes.append(_conflict(exc))
+                else:
+                    outcomes.append(entries)
+                    head = (entries[-1].seq, entries[-1].hash)
                 self._db.execute("RELEASE one_append")
         return outcomes
 
