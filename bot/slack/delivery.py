@@ -114,11 +114,12 @@ class DeliveryStore:
         assert self._conn is not None
         return self._conn.execute(sql, args).fetchall()
 
-    def _w(self, sql: str, *args: Any) -> None:
-        """One write statement, its own transaction, queued behind this process's writers."""
+    def _w(self, sql: str, *args: Any) -> int:
+        """One write statement, its own transaction, queued behind this process's writers;
+        the rows it changed."""
         assert self._conn is not None
         with self._write_lock:
-            self._conn.execute(sql, args)
+            return self._conn.execute(sql, args).rowcount
 
     async def thread(self, run_id: str) -> tuple[str, str] | None:
         """(channel, root ts) of the run's thread, once its root message is known to be in
@@ -134,16 +135,13 @@ class DeliveryStore:
         """Record that the root is about to be posted, so a crash before its ts is stored
         leads the next process to look for it instead of posting a second root. False when
         an earlier process had begun it already: it may or may not be in the channel."""
-        return bool(await self._run(self._begin_thread_sync, run_id, channel))
-
-    def _begin_thread_sync(self, run_id: str, channel: str) -> bool:
-        assert self._conn is not None
-        with self._write_lock:
-            cursor = self._conn.execute(
-                "INSERT OR IGNORE INTO slack_threads (run_id, channel, root_ts) VALUES (?, ?, '')",
-                (run_id, channel),
-            )
-            return cursor.rowcount == 1
+        inserted = await self._run(
+            self._w,
+            "INSERT OR IGNORE INTO slack_threads (run_id, channel, root_ts) VALUES (?, ?, '')",
+            run_id,
+            channel,
+        )
+        return bool(inserted == 1)
 
     async def set_thread(self, run_id: str, channel: str, root_ts: str) -> None:
         """The root is in Slack at `root_ts`; a thread already confirmed is never moved."""

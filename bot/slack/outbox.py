@@ -211,7 +211,7 @@ class Outbox:
         run_id, channel = loaded.state.run_id, loaded.state.channel
         found = None
         if not await self.delivery.begin_thread(run_id, channel):
-            found = await self._find_root(channel, run_id, entries)
+            found = await self._find_root(channel, run_id, started=entries[0].ts)
         if found is None:
             posted = await self.client.chat_postMessage(
                 channel=channel,
@@ -223,11 +223,11 @@ class Outbox:
         return found
 
     async def _find_root(
-        self, channel: str, run_id: str, entries: list[Entry]
+        self, channel: str, run_id: str, *, started: str
     ) -> tuple[str, str] | None:
         """A root message that may have reached Slack before a crash, among the channel's
-        messages since the run began (a few minutes' leeway for clocks)."""
-        oldest = datetime.fromisoformat(entries[0].ts).timestamp() - 300 if entries else 0
+        messages since the run began at `started` (a few minutes' leeway for clocks)."""
+        oldest = datetime.fromisoformat(started).timestamp() - 300
         cursor = ""
         for _ in range(ROOT_SEARCH_PAGES):
             try:
