@@ -15,28 +15,23 @@ one. The asking process takes chunks too, from the start, while its helpers star
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import sqlite3
-import struct
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import bot
 from bot.ledger.range_check import check_range
+from bot.ledger.range_worker import RECORD, Result, parse_line, take_chunks
 
 PARALLEL_FROM = 60_000  # below this, starting helper processes costs more than it saves
 CHUNK = 8192  # entries per chunk at least: small enough to share out evenly, large enough
-# that the per-chunk overhead (a pipe read, a JSON line) does not show
+# that the per-chunk overhead (a pipe read, a line of output) does not show
 MAX_CHUNKS = 256  # 4 KiB of records: within one page, the smallest a pipe's buffer can be, so
 # writing them all before anyone reads never blocks
-RECORD = struct.Struct("<qq")  # (low, high)
 TAKES_CHUNKS = True  # the asking process checks chunks as well; tests switch it off to make
 # the helpers do all of it
-
-Result = tuple[str, str] | None  # (first prev_hash, last hash) of an intact range
 
 
 def helper_count() -> int:
@@ -54,15 +49,6 @@ def chunks(count: int, size: int) -> list[tuple[int, int]]:
 
 def chunk_size(count: int) -> int:
     return max(CHUNK, -(-count // MAX_CHUNKS))
-
-
-def take_chunks(conn: sqlite3.Connection, fd: int) -> Iterator[tuple[int, int, Result]]:
-    """Check chunks read from the shared pipe until it is empty: (low, high, result) each.
-    A torn record cannot happen (see above); were it to, its chunk goes unchecked, and
-    check_all then sees a chunk missing and hands the verdict to the careful walk."""
-    while len(record := os.read(fd, RECORD.size)) == RECORD.size:
-        low, high = RECORD.unpack(record)
-        yield low, high, check_range(conn, low, high)
 
 
 def check_all(conn: sqlite3.Connection, path: Path, count: int) -> Result:
@@ -111,24 +97,13 @@ def check_all(conn: sqlite3.Connection, path: Path, count: int) -> Result:
     for helper in helpers:
         out, _ = helper.communicate()
         for line in out.decode("utf-8", "replace").splitlines():
-            parsed = _parse(line)
+            parsed = parse_line(line)
             if parsed is not None:
                 results[parsed[0], parsed[1]] = parsed[2]
     # A helper that failed to start or died mid-chunk left chunks unchecked: look closer.
     if sorted(results) != pieces:
         return None
     return _join([results[piece] for piece in pieces])
-
-
-def _parse(line: str) -> tuple[int, int, Result] | None:
-    """One helper line, `[low, high, first, last]` or `[low, high, null]`; None if garbled."""
-    try:
-        value = json.loads(line)
-        low, high = int(value[0]), int(value[1])
-        result = (str(value[2]), str(value[3])) if value[2] is not None else None
-    except (ValueError, TypeError, IndexError):
-        return None
-    return low, high, result
 
 
 def _join(results: list[Result]) -> Result:

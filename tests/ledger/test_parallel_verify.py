@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import itertools
+import os
 import sqlite3
 import struct
+import subprocess
 import sys
 import termios
 import time
@@ -18,8 +20,8 @@ from hypothesis import strategies as st
 
 from bot.ledger import parallel_check
 from bot.ledger.chain import Entry, NewEvent, compute_hash, verify_chain
-from bot.ledger.parallel_check import Result
 from bot.ledger.range_check import check_range
+from bot.ledger.range_worker import RECORD, Result, format_line, parse_line, take_chunks
 from bot.ledger.sqlite_store import SqliteStore
 from tests.ledger.test_tampering import attacker, row
 
@@ -34,7 +36,47 @@ def test_chunks_cover_every_entry_once_and_fit_one_pipe_page(count: int) -> None
         assert low == high + 1
     assert all(low <= high for low, high in ranges)
     # All records are written before anyone reads: they must fit the smallest pipe buffer.
-    assert len(ranges) * parallel_check.RECORD.size <= 4096
+    assert len(ranges) * RECORD.size <= 4096
+
+
+@given(
+    low=st.integers(min_value=1, max_value=10**12),
+    size=st.integers(min_value=0, max_value=10**6),
+    intact=st.booleans(),
+    first=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    last=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+)
+def test_a_helper_line_reads_back_as_written(
+    low: int, size: int, intact: bool, first: str, last: str
+) -> None:
+    result = (first, last) if intact else None
+    assert parse_line(format_line(low, low + size, result)) == (low, low + size, result)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["", "-", "1", "1 2", "x 2 -", "1 2 abc", "1 2 a b c", "Traceback (most recent"],
+)
+def test_a_garbled_helper_line_counts_as_no_report(line: str) -> None:
+    assert parse_line(line) is None
+
+
+def test_a_helper_starts_without_the_heavy_standard_modules() -> None:
+    """Each helper's start-up is time its CPU is not checking chunks."""
+    probe = (
+        "import sys, bot.ledger.range_worker; "
+        "print(sorted({'json', 'subprocess', 'pathlib', 'bot.ledger.parallel_check'} "
+        "& set(sys.modules)))"
+    )
+    source = str(Path(parallel_check.__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", probe],
+        env={**os.environ, "PYTHONPATH": source},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.fixture
@@ -98,11 +140,22 @@ async def test_helpers_agree_with_a_walk_of_the_whole_chain(big_ledger: Path) ->
 
 
 @pytest.mark.usefixtures("three_processes")
-async def test_a_cut_exactly_where_two_ranges_meet_is_found(big_ledger: Path) -> None:
+@pytest.mark.parametrize(
+    "cut",
+    [
+        "1" * 64,
+        # A helper reports a chunk as one line holding its first prev_hash: one of the right
+        # length with a line break and a made-up report for another chunk in it must not
+        # pass for that report.
+        f"{'1' * 20}\n1 {CHUNK} {'0' * 37}",
+    ],
+    ids=["plain", "forged-report"],
+)
+async def test_a_cut_exactly_where_two_ranges_meet_is_found(big_ledger: Path, cut: str) -> None:
     """Each chunk verifies in itself; only the link between two of them is wrong."""
     boundary = parallel_check.chunks(ENTRIES, CHUNK)[5][0]
     conn = attacker(big_ledger)
-    prev = "1" * 64  # the cut; every later entry is re-hashed to follow it
+    prev = cut  # the cut; every later entry is re-hashed to follow it
     for seq in range(boundary, ENTRIES + 1):
         rehashed = Entry(**{**vars(row(conn, seq)), "prev_hash": prev})
         prev = compute_hash(rehashed)
@@ -110,7 +163,7 @@ async def test_a_cut_exactly_where_two_ranges_meet_is_found(big_ledger: Path) ->
             "UPDATE ledger_entries SET prev_hash = ?, hash = ? WHERE seq = ?",
             (rehashed.prev_hash, prev, seq),
         )
-    assert check_range(conn, boundary, ENTRIES) == ("1" * 64, prev)
+    assert len(cut) == 64 and check_range(conn, boundary, ENTRIES) == (cut, prev)
     conn.close()
     bad, problem, _, _ = await verdict_of(big_ledger)
     assert bad == boundary and problem.startswith("chain cut")
@@ -153,7 +206,7 @@ async def test_every_process_takes_chunks_and_each_chunk_is_checked_once(
     monkeypatch.setattr(parallel_check, "TAKES_CHUNKS", True)
     monkeypatch.setattr(parallel_check, "CHUNK", 10)  # 300 chunks, capped at MAX_CHUNKS
     taken: list[tuple[int, int]] = []
-    take = parallel_check.take_chunks
+    take = take_chunks
 
     def unread(fd: int) -> int:
         return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0])
