@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot import event_loop
 from bot.config import Synchronous
 from bot.ledger.chain import Entry, NewEvent, hash_message
-from bot.ledger.sqlite_store import BUSY_TIMEOUT_MS, SqliteStore, schema_statements
+from bot.ledger.ddl import schema_statements
+from bot.ledger.sqlite_store import BUSY_TIMEOUT_MS, SqliteStore
 
 COLUMNS = "seq, ts, run_id, run_version, kind, actor, payload, prev_hash, hash"
 

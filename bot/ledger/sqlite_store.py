@@ -15,14 +15,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.schema import CreateIndex, CreateTable
-from sqlmodel import SQLModel
-
 from bot.config import Synchronous
 from bot.domain.versions import VersionInfo
 from bot.errors import ConflictError, UserError
-from bot.ledger import tables
 from bot.ledger.chain import (
     GENESIS_PREV,
     Entry,
@@ -45,35 +40,15 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
 _ENTRY_COLUMNS = "seq, ts, run_id, run_version, kind, actor, payload, prev_hash, hash"
 _IS_CHECKPOINT = f"kind = '{CHECKPOINT_KIND}'"  # a literal, so SQLite uses the partial index
+# ddl.fingerprint(ddl.schema_statements()): a file that holds it in `PRAGMA user_version` has
+# every table, index and trigger, so opening it needs no DDL, nor SQLAlchemy to build it.
+# tests/ledger/test_schema.py fails, naming the new value, when the tables change.
+SCHEMA_VERSION = 0xD3C6FC2
 _INSERT_ENTRY = f"INSERT INTO ledger_entries ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def schema_statements() -> list[str]:
-    """DDL from the SQLModel tables, plus the triggers that make them append-only."""
-    dialect = sqlite_dialect.dialect()
-    statements = []
-    for table in SQLModel.metadata.sorted_tables:
-        if table.name not in (*tables.APPEND_ONLY_TABLES, *tables.INDEX_TABLES):
-            continue
-        statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
-        for index in table.indexes:
-            statements.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
-    # Verification finds checkpoints through this; other entries never touch it.
-    statements.append(
-        "CREATE INDEX IF NOT EXISTS ix_ledger_checkpoints ON ledger_entries (seq) "
-        f"WHERE {_IS_CHECKPOINT}"
-    )
-    for name in tables.APPEND_ONLY_TABLES:
-        for action in ("UPDATE", "DELETE"):
-            statements.append(
-                f"CREATE TRIGGER IF NOT EXISTS {name}_no_{action.lower()} BEFORE {action} ON {name} "
-                f"BEGIN SELECT RAISE(ABORT, '{name} is append-only: {action} is refused'); END"
-            )
-    return statements
 
 
 Outcome = list[Entry] | ConflictError
@@ -134,9 +109,14 @@ class SqliteStore:
             raise UserError(f"{self.path} is not a usable SQLite database: {exc}.") from None
         self._conn = conn
         with self._transaction():
-            for statement in schema_statements():
-                conn.execute(statement)
-            if conn.execute("SELECT COUNT(*) FROM ledger_entries").fetchone()[0] == 0:
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                from bot.ledger.ddl import schema_statements  # only here: see ddl.py
+
+                for statement in schema_statements():
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # Not COUNT(*): that reads the whole table, and this runs at every start.
+            if conn.execute("SELECT 1 FROM ledger_entries LIMIT 1").fetchone() is None:
                 self._append_locked(prepare([genesis_event()]))
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
