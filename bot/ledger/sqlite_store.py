@@ -108,16 +108,24 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             raise UserError(f"{self.path} is not a usable SQLite database: {exc}.") from None
         self._conn = conn
-        with self._transaction():
-            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        if self._schema_current() and self._has_genesis():
+            return  # the usual start: no write lock to wait for behind other writers
+        with self._transaction():  # a new or older file; another process may be here too
+            if not self._schema_current():
                 from bot.ledger.ddl import schema_statements  # only here: see ddl.py
 
                 for statement in schema_statements():
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            # Not COUNT(*): that reads the whole table, and this runs at every start.
-            if conn.execute("SELECT 1 FROM ledger_entries LIMIT 1").fetchone() is None:
+            if not self._has_genesis():
                 self._append_locked(prepare([genesis_event()]))
+
+    def _schema_current(self) -> bool:
+        return bool(self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION)
+
+    def _has_genesis(self) -> bool:
+        # Not COUNT(*): that reads the whole table, and this runs at every start.
+        return self._db.execute("SELECT 1 FROM ledger_entries LIMIT 1").fetchone() is not None
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction: takes the write lock at once, so writers queue, never deadlock."""

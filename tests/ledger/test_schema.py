@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -95,3 +96,20 @@ def test_opening_a_current_file_does_not_import_sqlalchemy(tmp_path: Path) -> No
     ]
     assert runs[0] != "[]"  # a new file: the DDL is built, so the check below can fail
     assert runs[1] == "[]"
+
+
+async def test_opening_a_current_file_waits_for_no_writer(tmp_path: Path) -> None:
+    """Another process in the middle of a write transaction does not hold up a start."""
+    path = tmp_path / "ledger.db"
+    store = await SqliteStore.open(path)
+    await store.close()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        store = await asyncio.wait_for(SqliteStore.open(path), 10)  # the busy timeout is 30 s
+        head, _ = await store.head()
+        await store.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert head == 1
