@@ -18,13 +18,16 @@ from bot.ledger.sqlite_store import utc_now
 
 
 async def verify(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    # A checkpoint that cannot be read is an error before anything is verified, not after.
+    checkpoint = (
+        await _read_checkpoint(Path(args.from_checkpoint)) if args.from_checkpoint else None
+    )
     async with opened_store(settings) as store:
         verdict = await store.verify()
         print(verdict.summary(), file=out)
         if not verdict.ok:
             return 1
-        if args.from_checkpoint:
-            checkpoint = await _read_checkpoint(Path(args.from_checkpoint))
+        if checkpoint is not None:
             if not checkpoint.signature_valid():
                 print(f"checkpoint {args.from_checkpoint}: the signature is invalid", file=out)
                 return 1
@@ -54,8 +57,12 @@ async def _read_checkpoint(path: Path) -> Checkpoint:
         return Checkpoint.from_dict(json.loads(text))
     except OSError as exc:
         raise UserError(f"Cannot read checkpoint {path}: {exc.strerror}.") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a checkpoint: it is not UTF-8 text.") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}.") from None
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
 
 
 async def export(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

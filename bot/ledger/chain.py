@@ -180,8 +180,13 @@ class Verdict:
 
     def summary(self) -> str:
         if self.ok:
-            return f"ledger intact: {self.entries} entries, head {self.head_seq} sha256:{self.head_hash}"
+            return f"ledger intact: {entry_count(self.entries)}, head {self.head_seq} sha256:{self.head_hash}"
         return f"ledger broken at entry {self.bad_seq}: {self.problem}"
+
+
+def entry_count(count: int) -> str:
+    """`1 entry`, `2 entries`: for the summaries people read."""
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def verify_chain(entries: Iterable[Entry]) -> Verdict:

@@ -35,19 +35,28 @@ class Checkpoint:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
-        try:
-            return cls(
-                size=int(data["size"]),
-                head_hash=str(data["head_hash"]),
-                time=str(data["time"]),
-                public_key=str(data.get("public_key", "")),
-                signature=str(data.get("signature", "")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+    def from_dict(cls, data: Any) -> Checkpoint:
+        """A checkpoint from its JSON object, or a UserError that says what is wrong with it."""
+        fields = "a checkpoint is a JSON object with size, head_hash and time"
+        if not isinstance(data, dict):
+            raise UserError(f"This is not a checkpoint: {fields}.")
+        missing = [name for name in ("size", "head_hash", "time") if name not in data]
+        if missing:
             raise UserError(
-                f"This is not a checkpoint (needs size, head_hash and time): {exc}."
-            ) from None
+                f"This is not a checkpoint: it has no {' or '.join(missing)} ({fields})."
+            )
+        size = data["size"]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise UserError(
+                f"This is not a checkpoint: size must be a number of entries, not {size!r}."
+            )
+        return cls(
+            size=size,
+            head_hash=str(data["head_hash"]),
+            time=str(data["time"]),
+            public_key=str(data.get("public_key", "")),
+            signature=str(data.get("signature", "")),
+        )
 
     @property
     def signed(self) -> bool:

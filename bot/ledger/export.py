@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from bot.ledger.chain import GENESIS_KIND, Entry
+from bot.ledger.chain import GENESIS_KIND, Entry, entry_count
 from bot.ledger.checkpoints import KIND as CHECKPOINT_KIND
 from bot.ledger.projections import PROMOTED, PUBLISHED
 
@@ -55,7 +55,7 @@ def to_markdown(entries: Iterable[Entry], *, title: str) -> Iterator[str]:
         what = describe(entry).replace("|", "\\|")
         when = entry.ts.replace("T", " ").removesuffix("Z")
         yield f"| {entry.seq} | {when} | {entry.actor} | {what} | `{entry.hash[:12]}` |\n"
-    yield f"\n{count} entries.\n"
+    yield f"\n{entry_count(count)}.\n"
 
 
 def _describe_run(kind: str, d: dict[str, Any]) -> str:

@@ -166,3 +166,36 @@ def test_from_checkpoint_detects_a_wholesale_rewrite(cli: CliRunner, tmp_path: P
     shutil.copy(checkpoint, tmp_path / "cp.json")
     caught = cli("ledger", "verify", "--from-checkpoint", str(tmp_path / "cp.json"))
     assert caught.code == 1 and "the ledger was rewritten" in caught.out
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "error: Cannot read checkpoint {path}: No such file or directory."),
+        ("size: 6", "error: {path} is not JSON: Expecting value at line 1."),
+        ("[6]", "error: {path}: This is not a checkpoint: a checkpoint is a JSON object"),
+        (
+            '{"size": 6, "time": "2026-11-22T08:20:00Z"}',
+            "error: {path}: This is not a checkpoint: it has no head_hash (a checkpoint is",
+        ),
+        (
+            '{"size": "six", "head_hash": "ab", "time": "t"}',
+            "error: {path}: This is not a checkpoint: size must be a number of entries, not 'six'.",
+        ),
+    ],
+    ids=["missing", "not-json", "not-an-object", "no-head-hash", "bad-size"],
+)
+def test_a_checkpoint_that_cannot_be_used_is_named_before_anything_is_verified(
+    cli: CliRunner, tmp_path: Path, content: str | None, problem: str
+) -> None:
+    path = tmp_path / "checkpoint.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    result = cli("ledger", "verify", "--from-checkpoint", str(path))
+    assert result.code == 1 and result.out == ""  # no verdict printed above the error
+    assert result.err.strip().startswith(problem.format(path=path))
+
+
+def test_summaries_count_one_entry_in_the_singular(cli: CliRunner) -> None:
+    assert cli("ledger", "verify").out.startswith("ledger intact: 1 entry, head 1 sha256:")
+    assert cli("ledger", "export", "--format", "md").out.rstrip().endswith("\n1 entry.")
