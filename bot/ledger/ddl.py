@@ -15,9 +15,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlmodel import SQLModel
 
 from bot.ledger import tables
-from bot.ledger.checkpoints import KIND as CHECKPOINT_KIND
-
-IS_CHECKPOINT = f"kind = '{CHECKPOINT_KIND}'"  # a literal, so SQLite uses the partial index
+from bot.ledger.checkpoints import IS_CHECKPOINT_SQL
 
 
 def schema_statements() -> list[str]:
@@ -33,7 +31,7 @@ def schema_statements() -> list[str]:
     # Verification finds checkpoints through this; other entries never touch it.
     statements.append(
         "CREATE INDEX IF NOT EXISTS ix_ledger_checkpoints ON ledger_entries (seq) "
-        f"WHERE {IS_CHECKPOINT}"
+        f"WHERE {IS_CHECKPOINT_SQL}"
     )
     for name in tables.APPEND_ONLY_TABLES:
         for action in ("UPDATE", "DELETE"):

@@ -29,8 +29,7 @@ from bot.ledger.chain import (
     seal,
     verify_chain,
 )
-from bot.ledger.checkpoints import KIND as CHECKPOINT_KIND
-from bot.ledger.checkpoints import Checkpoint
+from bot.ledger.checkpoints import IS_CHECKPOINT_SQL, Checkpoint
 from bot.ledger.db_thread import DbThread
 from bot.ledger.parallel_check import check_all
 from bot.ledger.projections import rows_for, run_index_change
@@ -39,7 +38,6 @@ from bot.ledger.write_lock import immediate, transaction, write_lock
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
 _ENTRY_COLUMNS = "seq, ts, run_id, run_version, kind, actor, payload, prev_hash, hash"
-_IS_CHECKPOINT = f"kind = '{CHECKPOINT_KIND}'"  # a literal, so SQLite uses the partial index
 # ddl.fingerprint(ddl.schema_statements()): a file that holds it in `PRAGMA user_version` has
 # every table, index and trigger, so opening it needs no DDL, nor SQLAlchemy to build it.
 # tests/ledger/test_schema.py fails, naming the new value, when the tables change.
@@ -251,7 +249,7 @@ class SqliteStore:
             if verdict is None:  # something is wrong: walk again slowly to name it
                 return verify_chain(self._iter_all())
             checkpoints = self._db.execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE {_IS_CHECKPOINT} ORDER BY seq"
+                f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE {IS_CHECKPOINT_SQL} ORDER BY seq"
             )
             for entry in [Entry(*row) for row in checkpoints]:
                 problem = self._checkpoint_problem(Checkpoint.from_dict(entry.data))
