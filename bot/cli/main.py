@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 from pydantic import ValidationError
 
 from bot import event_loop, logs
-from bot.cli import catalog_commands, drill, ledger_commands, serve
 from bot.config import Settings
 from bot.errors import UserError, report_unexpected
 
 Command = Callable[[argparse.Namespace, Settings, TextIO], Coroutine[None, None, int]]
+# The modules that hold the commands, imported only when one of their commands runs.
+CATALOG = "bot.cli.catalog_commands"
+DRILL = "bot.cli.drill"
+LEDGER = "bot.cli.ledger_commands"
+SERVE = "bot.cli.serve"
 logger = logging.getLogger("runbook-bot")
 
 REF_HELP = "NAME (its default version), NAME@3, or NAME@sha256:PREFIX (8+ hex digits)"
@@ -37,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(
         name: str,
-        handler: Command,
+        handler: str,
         help_text: str,
         parent: argparse._SubParsersAction[argparse.ArgumentParser] = sub,
     ) -> argparse.ArgumentParser:
@@ -45,41 +50,39 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
         return command
 
-    p = add("serve", serve.serve, "run the bot; with no Slack credentials, the local console")
+    p = add("serve", f"{SERVE}:serve", "run the bot; with no Slack credentials, the local console")
     p.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
 
     p = add(
         "validate",
-        catalog_commands.validate,
+        f"{CATALOG}:validate",
         "check runbook files; errors as path:line:col: message",
     )
     p.add_argument(
         "paths", nargs="*", metavar="PATH", help="files or directories (default: RUNBOOKS_DIR)"
     )
 
-    p = add(
-        "publish", catalog_commands.publish, "turn the runbooks directory into immutable versions"
-    )
+    p = add("publish", f"{CATALOG}:publish", "turn the runbooks directory into immutable versions")
     p.add_argument("-m", "--message", default="", help="why this was published")
     p.add_argument(
         "--as", dest="actor", metavar="USER", help="author (default: RUNBOOK_AUTHOR or your login)"
     )
 
-    p = add("versions", catalog_commands.versions, "list the published versions of a runbook")
+    p = add("versions", f"{CATALOG}:versions", "list the published versions of a runbook")
     p.add_argument("name", metavar="NAME")
 
-    p = add("show", catalog_commands.show, "print the published source of a version")
+    p = add("show", f"{CATALOG}:show", "print the published source of a version")
     p.add_argument("ref", metavar="REF", help=REF_HELP)
 
-    p = add("diff", catalog_commands.diff, "unified diff of two published versions")
+    p = add("diff", f"{CATALOG}:diff", "unified diff of two published versions")
     p.add_argument("name", metavar="NAME")
     p.add_argument("a", metavar="A", help="a version: 3, @3 or sha256:PREFIX")
     p.add_argument("b", metavar="B", help="another version")
 
     p = add(
         "promote",
-        catalog_commands.promote,
+        f"{CATALOG}:promote",
         "make a version the default (roll back by promoting an older one)",
     )
     p.add_argument("ref", metavar="REF", help=REF_HELP)
@@ -90,11 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="who promotes (default: RUNBOOK_AUTHOR or your login)",
     )
 
-    add("schema", catalog_commands.schema, "print the JSON Schema of the runbook format")
+    add("schema", f"{CATALOG}:schema", "print the JSON Schema of the runbook format")
 
     p = add(
         "run",
-        drill.drill,
+        f"{DRILL}:drill",
         "run a runbook in the terminal (a drill): same engine and ledger, no Slack",
     )
     p.add_argument("ref", metavar="REF", nargs="?", help=REF_HELP)
@@ -119,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add(
         "verify",
-        ledger_commands.verify,
+        f"{LEDGER}:verify",
         "re-hash the whole chain; exit 1 naming the first bad entry",
         ledger_sub,
     )
@@ -128,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also check the ledger still extends this checkpoint",
     )
-    p = add("export", ledger_commands.export, "print the transcript with hashes", ledger_sub)
+    p = add("export", f"{LEDGER}:export", "print the transcript with hashes", ledger_sub)
     p.add_argument("--run", metavar="ID", help="only the entries of this run")
     p.add_argument(
         "--format",
@@ -138,18 +141,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add(
         "checkpoint",
-        ledger_commands.checkpoint,
+        f"{LEDGER}:checkpoint",
         "record and print a checkpoint (signed when a key is set)",
         ledger_sub,
     )
     p.add_argument("--as", dest="actor", metavar="USER", help="who takes the checkpoint")
     add(
         "keygen",
-        ledger_commands.keygen,
+        f"{LEDGER}:keygen",
         "print a new Ed25519 key for signing checkpoints",
         ledger_sub,
     )
     return parser
+
+
+def resolve(handler: str) -> Command:
+    """`module:function` to the command's function. Each command's module is imported only
+    when that command runs, so `validate` or `ledger verify` does not load the Slack app and
+    the web server first (about half a second)."""
+    module, _, function = handler.partition(":")
+    return cast(Command, getattr(importlib.import_module(module), function))
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
@@ -173,8 +184,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     stream = out or sys.stdout
     try:
         settings = load_settings(args)
-        handler: Command = args.handler
-        return event_loop.run(handler(args, settings, stream))
+        return event_loop.run(resolve(args.handler)(args, settings, stream))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

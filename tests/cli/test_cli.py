@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli.main import build_parser
+from bot.cli.main import build_parser, resolve
 from tests.conftest import REPO, CliRunner
 
 
@@ -165,3 +166,40 @@ def test_python_dash_m_bot_runs_the_same_cli(tmp_path: Path) -> None:
         check=False,
     )
     assert usage.returncode == 2 and "invalid choice: 'frobnicate'" in usage.stderr
+
+
+def _handlers(parser: argparse.ArgumentParser) -> dict[str, str]:
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                handler = sub.get_default("handler")
+                if handler is not None:
+                    found[name] = handler
+                found.update({f"{name} {k}": v for k, v in _handlers(sub).items()})
+    return found
+
+
+def test_every_command_resolves_to_an_async_function() -> None:
+    handlers = _handlers(build_parser())
+    assert len(handlers) == len([c for c in _commands(build_parser()) if c != "ledger"])
+    for name, handler in handlers.items():
+        assert inspect.iscoroutinefunction(resolve(handler)), name
+
+
+def test_the_parser_loads_no_command_module() -> None:
+    """`runbook-bot --help`, or `validate`, need not start by importing the Slack app, the web
+    server and SQLAlchemy: only the command that runs imports its module."""
+    probe = (
+        "import sys; from bot.cli.main import build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('aiohttp', 'slack_bolt', 'sqlalchemy', 'jinja2') or m.startswith('bot.cli.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "['bot.cli.main']"
