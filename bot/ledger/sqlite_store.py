@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import partial
@@ -19,7 +19,6 @@ from bot.config import Synchronous
 from bot.domain.versions import VersionInfo
 from bot.errors import ConflictError, UserError
 from bot.ledger.chain import (
-    GENESIS_PREV,
     Entry,
     NewEvent,
     Prepared,
@@ -27,22 +26,19 @@ from bot.ledger.chain import (
     genesis_event,
     prepare,
     seal,
-    verify_chain,
 )
-from bot.ledger.checkpoints import IS_CHECKPOINT_SQL, Checkpoint
 from bot.ledger.db_thread import DbThread
-from bot.ledger.parallel_check import check_all
 from bot.ledger.projections import rows_for, run_index_change
-from bot.ledger.write_lock import immediate, transaction, write_lock
+from bot.ledger.verification import ENTRY_COLUMNS, verify_file
+from bot.ledger.write_lock import immediate, write_lock
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
-_ENTRY_COLUMNS = "seq, ts, run_id, run_version, kind, actor, payload, prev_hash, hash"
 # ddl.fingerprint(ddl.schema_statements()): a file that holds it in `PRAGMA user_version` has
 # every table, index and trigger, so opening it needs no DDL, nor SQLAlchemy to build it.
 # tests/ledger/test_schema.py fails, naming the new value, when the tables change.
 SCHEMA_VERSION = 0xD3C6FC2
-_INSERT_ENTRY = f"INSERT INTO ledger_entries ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_ENTRY = f"INSERT INTO ledger_entries ({ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def utc_now() -> str:
@@ -129,10 +125,6 @@ class SqliteStore:
         """A write transaction: takes the write lock at once, so writers queue, never deadlock."""
         return immediate(self._db, self._write_lock)
 
-    def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
-        """A read transaction: one consistent view, while other connections go on appending."""
-        return transaction(self._db, "BEGIN DEFERRED")
-
     def _head_sync(self) -> tuple[int, str]:
         row = self._db.execute(
             "SELECT seq, hash FROM ledger_entries ORDER BY seq DESC LIMIT 1"
@@ -214,7 +206,7 @@ class SqliteStore:
         return outcomes
 
     def _read_sync(self, after: int, run_id: str | None, limit: int | None) -> list[Entry]:
-        sql = f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE seq > ?"
+        sql = f"SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > ?"
         args: list[Any] = [after]
         if run_id is not None:
             sql += " AND run_id = ?"
@@ -224,52 +216,6 @@ class SqliteStore:
             sql += " LIMIT ?"
             args.append(limit)
         return [Entry(*row) for row in self._db.execute(sql, args)]
-
-    def _iter_all(self) -> Iterator[Entry]:
-        cursor = self._db.execute(f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq")
-        cursor.arraysize = 4096
-        while rows := cursor.fetchmany():
-            for row in rows:
-                yield Entry(*row)
-
-    def _fast_chain_check(self) -> Verdict | None:
-        """Re-hash every entry with SQLite building the bytes; None at the first fault.
-        check_all finds gaps itself, so the size is max(seq), read from the end of the b-tree."""
-        (count,) = self._db.execute("SELECT max(seq) FROM ledger_entries").fetchone()
-        if not count:
-            return None
-        result = check_all(self._db, self.path, count)
-        if result is None or result[0] != GENESIS_PREV:
-            return None
-        return Verdict(count, count, result[1])
-
-    def _verify_sync(self) -> Verdict:
-        with self._snapshot():
-            verdict = self._fast_chain_check()
-            if verdict is None:  # something is wrong: walk again slowly to name it
-                return verify_chain(self._iter_all())
-            checkpoints = self._db.execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE {IS_CHECKPOINT_SQL} ORDER BY seq"
-            )
-            for entry in [Entry(*row) for row in checkpoints]:
-                problem = self._checkpoint_problem(Checkpoint.from_dict(entry.data))
-                if problem:
-                    return Verdict(
-                        verdict.entries, verdict.head_seq, verdict.head_hash, entry.seq, problem
-                    )
-        return verdict
-
-    def _checkpoint_problem(self, checkpoint: Checkpoint) -> str:
-        if not checkpoint.signature_valid():
-            return "checkpoint signature is invalid"
-        row = self._db.execute(
-            "SELECT hash FROM ledger_entries WHERE seq = ?", (checkpoint.size,)
-        ).fetchone()
-        if row is None:
-            return f"checkpoint names entry {checkpoint.size}, which does not exist"
-        if row[0] != checkpoint.head_hash:
-            return f"checkpoint says entry {checkpoint.size} has hash {checkpoint.head_hash[:16]}…, the ledger has {row[0][:16]}…"
-        return ""
 
     def _versions_sync(self, name: str) -> list[VersionInfo]:
         rows = self._db.execute(
@@ -346,7 +292,9 @@ class SqliteStore:
         return found[0] if found and found[0].seq == seq else None
 
     async def verify(self) -> Verdict:
-        return await self._run(self._verify_sync)
+        """On a connection and thread of its own: appends, which every click's ack waits
+        for, go on while a large ledger is checked (see verification.py)."""
+        return await asyncio.to_thread(verify_file, self.path, BUSY_TIMEOUT_MS / 1000)
 
     async def versions(self, name: str) -> list[VersionInfo]:
         return await self._run(self._versions_sync, name)

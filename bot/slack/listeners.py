@@ -9,9 +9,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import catalog_service
 from bot.domain import slash
@@ -111,7 +113,14 @@ class Listeners:
         user, channel = command["user_id"], command["channel_id"]
         parsed = slash.parse(command.get("text", ""))
         try:
-            await self._command(ack, parsed, user, channel, command.get("trigger_id", ""))
+            await self._command(
+                ack,
+                parsed,
+                user,
+                channel,
+                command.get("trigger_id", ""),
+                command.get("response_url", ""),
+            )
         except UserError as exc:
             await ack(text=f":warning: {exc}")
         except Exception as exc:
@@ -123,7 +132,13 @@ class Listeners:
             )
 
     async def _command(
-        self, ack: AsyncAck, parsed: slash.SlashCommand, user: str, channel: str, trigger_id: str
+        self,
+        ack: AsyncAck,
+        parsed: slash.SlashCommand,
+        user: str,
+        channel: str,
+        trigger_id: str,
+        response_url: str,
     ) -> None:
         match parsed:
             case slash.Help(problem):
@@ -157,25 +172,55 @@ class Listeners:
                     text=f"```{escape(truncate(text or 'The two versions are the same.', 2800))}```"
                 )
             case slash.Verify(run_id):
-                verdict = await self.store.verify()
-                extra = ""
-                if run_id:
-                    entries = await self.store.read(run_id=run_id)
-                    extra = (
-                        f"\nRun `{run_id}`: {len(entries)} entries in the chain, #{entries[0].seq} to #{entries[-1].seq}."
-                        if entries
-                        else f"\nThere is no run `{run_id}`."
-                    )
-                answer = (
-                    f"{':white_check_mark:' if verdict.ok else ':x:'} {verdict.summary()}{extra}"
-                )
-                await ack(text=answer)
-                thread = await self.outbox.delivery.thread(run_id) if run_id else None
-                if thread is not None:  # the run's thread records who checked, and when
-                    text = f"<@{escape(user)}> ran `/runbook verify`: {answer}"
-                    await self.client.chat_postMessage(
-                        channel=thread[0], thread_ts=thread[1], text=text
-                    )
+                # Re-hashing a large ledger takes seconds, more than Slack waits for an ack.
+                await ack(text=":hourglass_flowing_sand: Verifying the ledger; the answer follows.")
+                self.later(self._verify(run_id, user, channel, response_url))
+
+    async def _verify(self, run_id: str | None, user: str, channel: str, url: str) -> None:
+        """`/runbook verify`, after its ack: the verdict to the person who asked, and to the
+        run's thread when they named a run."""
+        try:
+            verdict = await self.store.verify()
+        except Exception as exc:
+            error_id = report_unexpected(logger, exc, context="/runbook verify")
+            await self._answer(
+                user,
+                channel,
+                url,
+                f":x: The ledger could not be verified (error id {error_id}); the bot's log has the details.",
+            )
+            return
+        extra = ""
+        if run_id:
+            entries = await self.store.read(run_id=run_id)
+            extra = (
+                f"\nRun `{run_id}`: {len(entries)} entries in the chain, #{entries[0].seq} to #{entries[-1].seq}."
+                if entries
+                else f"\nThere is no run `{run_id}`."
+            )
+        answer = f"{':white_check_mark:' if verdict.ok else ':x:'} {verdict.summary()}{extra}"
+        await self._answer(user, channel, url, answer)
+        thread = await self.outbox.delivery.thread(run_id) if run_id else None
+        if thread is not None:  # the run's thread records who checked, and when
+            text = f"<@{escape(user)}> ran `/runbook verify`: {answer}"
+            await self.client.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=text)
+
+    async def _answer(self, user: str, channel: str, url: str, text: str) -> None:
+        """A late answer to a slash command, shown only to the person who typed it: through
+        the command's response_url (which works in any channel), else chat.postEphemeral."""
+        if url:
+            try:
+                sent = await AsyncWebhookClient(url).send(text=text, response_type="ephemeral")
+            except aiohttp.ClientError as exc:
+                logger.warning("response_url failed for the answer to %s: %s", user, exc)
+            else:
+                if sent.status_code == 200:
+                    return
+                logger.warning("response_url refused the answer to %s: %s", user, sent.body)
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except (aiohttp.ClientError, SlackApiError) as exc:
+            logger.warning("could not answer %s: %s", user, exc)
 
     async def _catalog(self, query: str) -> tuple[list[Any], dict[str, str]]:
         versions, titles = [], {}

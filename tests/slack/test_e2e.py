@@ -281,14 +281,28 @@ async def test_every_example_runs_to_completion_through_slack(bot: Bot, name: st
 
 
 async def test_verify_answers_the_person_and_the_run_thread(bot: Bot) -> None:
+    """Re-hashing a large ledger can take longer than Slack waits for an ack: the ack comes
+    first, and the verdict follows through the command's response_url."""
     run_id = run_id_of((await bot.command("start customer-comms-outage product=Checkout")).text)
-    answer = await bot.command(f"verify {run_id}", user=IC)
-    assert answer.text.startswith(":white_check_mark: ledger intact:")
-    assert f"Run `{run_id}`: 2 entries in the chain" in answer.text
+    ack = await bot.command(f"verify {run_id}", user=IC)
+    assert ack.text == ":hourglass_flowing_sand: Verifying the ledger; the answer follows."
+    answer = bot.ephemeral_texts(IC)[-1]  # only the person who asked sees it
+    assert answer.startswith(":white_check_mark: ledger intact:")
+    assert f"Run `{run_id}`: 2 entries in the chain" in answer
+    assert bot.emulator.count("chat.postEphemeral") == 0  # it went by the response_url
     [root] = bot.workspace.roots()
     assert bot.workspace.thread(root.ts)[-1].text.startswith(
         "<@U0IC00001> ran `/runbook verify`: :white_check_mark: ledger intact"
     )
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/closed", ""], ids=["unreachable", "none"])
+async def test_a_late_answer_without_a_working_response_url_is_posted_ephemerally(
+    bot: Bot, url: str
+) -> None:
+    await bot.runtime.listeners._answer(IC, CHANNEL, url, "the verdict")
+    assert bot.ephemeral_texts(IC)[-1] == "the verdict"
+    assert bot.emulator.count("chat.postEphemeral") == 1
 
 
 async def test_a_card_redraw_refused_by_slack_is_tried_again(bot: Bot) -> None:
