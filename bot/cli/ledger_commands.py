@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
 from bot.cli.common import acting_person, opened_store
 from bot.config import Settings
 from bot.errors import UserError
-from bot.ledger.chain import NewEvent
+from bot.ledger.chain import Entry, NewEvent
 from bot.ledger.checkpoints import KIND, Checkpoint, generate_key, load_private_key, make_checkpoint
-from bot.ledger.export import to_jsonl, to_markdown
+from bot.ledger.export import markdown_footer, markdown_header, markdown_row, to_jsonl
 from bot.ledger.sqlite_store import utc_now
+from bot.ledger.store import LedgerStore
+
+EXPORT_PAGE = 5000  # entries read and written at a time
 
 
 async def verify(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -66,18 +70,31 @@ async def _read_checkpoint(path: Path) -> Checkpoint:
 
 
 async def export(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Written a page at a time: memory stays flat however long the ledger is."""
+    markdown = args.format == "md"
     async with opened_store(settings) as store:
-        entries = await store.read(run_id=args.run)
-    if args.run and not entries:
-        raise UserError(f"No ledger entries belong to run {args.run!r}.")
-    if args.format == "jsonl":
-        chunks = to_jsonl(entries)
-    else:
-        title = f"Run {args.run}" if args.run else "runbook-bot ledger"
-        chunks = to_markdown(entries, title=f"{title}: transcript")
-    for chunk in chunks:
-        out.write(chunk)
+        pages = _pages(store, args.run)
+        page: list[Entry] = await anext(pages, [])
+        if args.run and not page:
+            raise UserError(f"No ledger entries belong to run {args.run!r}.")
+        if markdown:
+            title = f"Run {args.run}" if args.run else "runbook-bot ledger"
+            out.write(markdown_header(f"{title}: transcript"))
+        count = 0
+        while page:
+            count += len(page)
+            out.write("".join(map(markdown_row, page) if markdown else to_jsonl(page)))
+            page = await anext(pages, [])
+        if markdown:
+            out.write(markdown_footer(count))
     return 0
+
+
+async def _pages(store: LedgerStore, run_id: str | None) -> AsyncIterator[list[Entry]]:
+    after = 0
+    while page := await store.read(after=after, run_id=run_id, limit=EXPORT_PAGE):
+        yield page
+        after = page[-1].seq
 
 
 async def checkpoint(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

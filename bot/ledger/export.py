@@ -45,17 +45,33 @@ def _short(value: Any) -> str:
 
 
 def to_markdown(entries: Iterable[Entry], *, title: str) -> Iterator[str]:
-    yield f"# {title}\n\n"
-    yield "Each row is one ledger entry. `hash` is the first 12 hex digits of the entry's sha256;\n"
-    yield "verify the full chain with `runbook-bot ledger verify` or the JSON lines export.\n\n"
-    yield "| seq | time (UTC) | who | what | hash |\n|---:|---|---|---|---|\n"
+    """The whole transcript; a long one can also be written a page of entries at a time with
+    the header, rows and footer below."""
+    yield markdown_header(title)
     count = 0
     for entry in entries:
         count += 1
-        what = describe(entry).replace("|", "\\|")
-        when = entry.ts.replace("T", " ").removesuffix("Z")
-        yield f"| {entry.seq} | {when} | {entry.actor} | {what} | `{entry.hash[:12]}` |\n"
-    yield f"\n{entry_count(count)}.\n"
+        yield markdown_row(entry)
+    yield markdown_footer(count)
+
+
+def markdown_header(title: str) -> str:
+    return (
+        f"# {title}\n\n"
+        "Each row is one ledger entry. `hash` is the first 12 hex digits of the entry's sha256;\n"
+        "verify the full chain with `runbook-bot ledger verify` or the JSON lines export.\n\n"
+        "| seq | time (UTC) | who | what | hash |\n|---:|---|---|---|---|\n"
+    )
+
+
+def markdown_row(entry: Entry) -> str:
+    what = describe(entry).replace("|", "\\|")
+    when = entry.ts.replace("T", " ").removesuffix("Z")
+    return f"| {entry.seq} | {when} | {entry.actor} | {what} | `{entry.hash[:12]}` |\n"
+
+
+def markdown_footer(count: int) -> str:
+    return f"\n{entry_count(count)}.\n"
 
 
 def _describe_run(kind: str, d: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import ledger_commands
 from bot.ledger.chain import NewEvent
 from bot.ledger.checkpoints import Checkpoint, generate_key, load_private_key, make_checkpoint
 from bot.ledger.export import to_jsonl
@@ -199,3 +200,18 @@ def test_a_checkpoint_that_cannot_be_used_is_named_before_anything_is_verified(
 def test_summaries_count_one_entry_in_the_singular(cli: CliRunner) -> None:
     assert cli("ledger", "verify").out.startswith("ledger intact: 1 entry, head 1 sha256:")
     assert cli("ledger", "export", "--format", "md").out.rstrip().endswith("\n1 entry.")
+
+
+@pytest.mark.parametrize("format_", ["jsonl", "md"])
+def test_an_export_written_a_page_at_a_time_is_the_whole_transcript(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, format_: str
+) -> None:
+    """Pages keep memory flat on a long ledger; they must not change a byte of the output."""
+    cli("publish")
+    whole = cli("ledger", "export", "--format", format_).out
+    monkeypatch.setattr(ledger_commands, "EXPORT_PAGE", 2)  # 6 entries: three pages
+    assert cli("ledger", "export", "--format", format_).out == whole
+    lines = whole.splitlines()
+    assert (len(lines) == 6) if format_ == "jsonl" else (lines[-1] == "6 entries.")
+    entries = [json.loads(line) for line in cli("ledger", "export").out.splitlines()]
+    assert [e["seq"] for e in entries] == list(range(1, 7))
