@@ -189,11 +189,17 @@ def entry_count(count: int) -> str:
     return f"{count} entry" if count == 1 else f"{count} entries"
 
 
-def verify_chain(entries: Iterable[Entry]) -> Verdict:
-    """Walk the chain once; on the first fault, look around it to name what happened."""
-    window: list[Entry] = []  # the last few good entries, for diagnosis
-    prev: Entry | None = None
-    count = 0
+LOOKBACK = 4  # good entries kept behind the walk, for naming a fault
+
+
+def verify_chain(entries: Iterable[Entry], *, before: Sequence[Entry] = ()) -> Verdict:
+    """Walk the chain once; on the first fault, look around it to name what happened.
+    `before`: when the walk starts part-way, the entries just ahead of `entries` (the last
+    LOOKBACK of them are enough), all of them already known to be intact and linked from the
+    genesis entry on."""
+    window: list[Entry] = list(before[-LOOKBACK:])  # the last few good entries, for diagnosis
+    prev: Entry | None = window[-1] if window else None
+    count = prev.seq if prev is not None else 0  # an intact prefix has every seq up to there
     iterator = iter(entries)
     for entry in iterator:
         expected_seq = 1 if prev is None else prev.seq + 1
@@ -205,15 +211,12 @@ def verify_chain(entries: Iterable[Entry]) -> Verdict:
         ):
             ahead = [entry, *_take(iterator, 3)]
             return _diagnose(window, ahead, count)
-        window = [*window[-(_LOOKBACK - 1) :], entry]
+        window = [*window[-(LOOKBACK - 1) :], entry]
         prev = entry
         count += 1
     if prev is None:
         return Verdict(0, 0, GENESIS_PREV, 1, "the ledger is empty: the genesis entry is missing")
     return Verdict(count, prev.seq, prev.hash)
-
-
-_LOOKBACK = 4
 
 
 def _take(iterator: Iterator[Entry], n: int) -> list[Entry]:

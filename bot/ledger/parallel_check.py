@@ -14,7 +14,6 @@ one. The asking process takes chunks too, from the start, while its helpers star
 
 from __future__ import annotations
 
-import itertools
 import os
 import sqlite3
 import subprocess
@@ -51,11 +50,16 @@ def chunk_size(count: int) -> int:
     return max(CHUNK, -(-count // MAX_CHUNKS))
 
 
-def check_all(conn: sqlite3.Connection, path: Path, count: int) -> Result:
+Vouched = tuple[str, str] | int
+"""(first prev_hash, last hash) when entries 1..count are all intact and linked; otherwise the
+first seq this check cannot vouch for, where a careful walk has to begin."""
+
+
+def check_all(conn: sqlite3.Connection, path: Path, count: int) -> Vouched:
     """check_range over 1..count, with helper processes for large ledgers."""
     parts = min(helper_count(), max(1, count // (PARALLEL_FROM // 2)))
     if parts <= 1 or os.name != "posix":  # pass_fds, and pipes shared this way, are POSIX
-        return check_range(conn, 1, count)
+        return check_range(conn, 1, count) or 1
     pieces = chunks(count, chunk_size(count))
     read_end, write_end = os.pipe()
     try:
@@ -100,18 +104,19 @@ def check_all(conn: sqlite3.Connection, path: Path, count: int) -> Result:
             parsed = parse_line(line)
             if parsed is not None:
                 results[parsed[0], parsed[1]] = parsed[2]
-    # A helper that failed to start or died mid-chunk left chunks unchecked: look closer.
-    if sorted(results) != pieces:
-        return None
-    return _join([results[piece] for piece in pieces])
+    return vouch(pieces, results)
 
 
-def _join(results: list[Result]) -> Result:
-    """Ranges that are intact in themselves, linked end to start, make one intact chain."""
-    if any(r is None for r in results):
-        return None
-    pairs = [r for r in results if r is not None]
-    for before, after in itertools.pairwise(pairs):
-        if after[0] != before[1]:
-            return None
-    return (pairs[0][0], pairs[-1][1])
+def vouch(pieces: list[tuple[int, int]], results: dict[tuple[int, int], Result]) -> Vouched:
+    """Chunks that are intact in themselves, linked end to start, make one intact chain. The
+    first chunk that failed, was never reported (a helper that could not start or died), or
+    does not link to the one before is where vouching stops: every entry before it is intact."""
+    first: str | None = None
+    last: str | None = None
+    for piece in pieces:
+        result = results.get(piece)
+        if result is None or (last is not None and result[0] != last):
+            return piece[0]
+        first = first if first is not None else result[0]
+        last = result[1]
+    return (first, last) if first is not None and last is not None else 1

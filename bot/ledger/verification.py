@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
-from bot.ledger.chain import GENESIS_PREV, Entry, Verdict, verify_chain
+from bot.ledger.chain import GENESIS_PREV, LOOKBACK, Entry, Verdict, verify_chain
 from bot.ledger.checkpoints import IS_CHECKPOINT_SQL, Checkpoint
 from bot.ledger.parallel_check import check_all
 from bot.ledger.write_lock import transaction
@@ -34,8 +34,11 @@ def verify_file(path: Path, busy_timeout_s: float) -> Verdict:
 
 def verify_snapshot(conn: sqlite3.Connection, path: Path) -> Verdict:
     verdict = _fast_chain_check(conn, path)
-    if verdict is None:  # something is wrong: walk again slowly to name it
-        return verify_chain(_all_entries(conn))
+    if isinstance(verdict, int):  # something is wrong from there on: walk slowly to name it
+        verdict = _walk_from(conn, verdict)
+        if not verdict.ok:
+            return verdict
+        # A false alarm (a NUL inside a field defeats the fast check): go on to checkpoints.
     checkpoints = conn.execute(
         f"SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE {IS_CHECKPOINT_SQL} ORDER BY seq"
     )
@@ -46,20 +49,39 @@ def verify_snapshot(conn: sqlite3.Connection, path: Path) -> Verdict:
     return verdict
 
 
-def _fast_chain_check(conn: sqlite3.Connection, path: Path) -> Verdict | None:
-    """Re-hash every entry with SQLite building the bytes; None at the first fault.
+def _fast_chain_check(conn: sqlite3.Connection, path: Path) -> Verdict | int:
+    """Re-hash every entry with SQLite building the bytes. An intact chain's verdict, or the
+    first seq it cannot vouch for (every entry before that one is intact and linked).
     check_all finds gaps itself, so the size is max(seq), read from the end of the b-tree."""
     (count,) = conn.execute("SELECT max(seq) FROM ledger_entries").fetchone()
     if not count:
-        return None
+        return 1
     result = check_all(conn, path, count)
-    if result is None or result[0] != GENESIS_PREV:
-        return None
+    if isinstance(result, int):
+        return result
+    if result[0] != GENESIS_PREV:
+        return 1
     return Verdict(count, count, result[1])
 
 
-def _all_entries(conn: sqlite3.Connection) -> Iterator[Entry]:
-    cursor = conn.execute(f"SELECT {ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq")
+def _walk_from(conn: sqlite3.Connection, start: int) -> Verdict:
+    """The careful walk, from the first entry the fast check could not vouch for. It starts
+    with the few entries before that one, which the walk keeps to diagnose what it finds, so
+    its verdict is the one a walk from the genesis entry would give, sooner."""
+    before = [
+        Entry(*row)
+        for row in conn.execute(
+            f"SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq",
+            (start - LOOKBACK, start),
+        )
+    ]
+    return verify_chain(_entries(conn, start), before=before)
+
+
+def _entries(conn: sqlite3.Connection, start: int) -> Iterator[Entry]:
+    cursor = conn.execute(
+        f"SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq >= ? ORDER BY seq", (start,)
+    )
     cursor.arraysize = 4096
     while rows := cursor.fetchmany():
         for row in rows:

@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.ledger import parallel_check
-from bot.ledger.chain import Entry, NewEvent, compute_hash, verify_chain
+from bot.ledger import parallel_check, verification
+from bot.ledger.chain import Entry, NewEvent, Verdict, compute_hash, verify_chain
+from bot.ledger.checkpoints import Checkpoint, generate_key, load_private_key, make_checkpoint
 from bot.ledger.range_check import check_range
 from bot.ledger.range_worker import RECORD, Result, format_line, parse_line, take_chunks
 from bot.ledger.sqlite_store import SqliteStore
@@ -175,7 +176,7 @@ async def test_helpers_that_cannot_start_fall_back_to_the_full_walk(
 ) -> None:
     monkeypatch.setattr(sys, "executable", "/bin/false")
     conn = sqlite3.connect(big_ledger)
-    assert parallel_check.check_all(conn, big_ledger, ENTRIES) is None
+    assert parallel_check.check_all(conn, big_ledger, ENTRIES) == 1  # nothing vouched for
     conn.close()
     entries, head = slow_walk(big_ledger)
     assert await verdict_of(big_ledger) == (None, "", entries, head)
@@ -249,3 +250,68 @@ async def test_a_nul_in_a_field_is_not_mistaken_for_a_tamper(big_ledger: Path) -
     assert check_range(conn, seq - 10, ENTRIES) is None  # the fast path steps aside
     conn.close()
     assert await verdict_of(big_ledger) == (None, "", ENTRIES, relinked.hash)
+
+
+@pytest.mark.usefixtures("three_processes")
+@pytest.mark.parametrize("seq", [2600, 2501, 2500, 2])
+async def test_the_careful_walk_starts_at_the_first_chunk_not_vouched_for(
+    big_ledger: Path, monkeypatch: pytest.MonkeyPatch, seq: int
+) -> None:
+    """A changed payload in chunk 2501..2750 (or at its edges, or in the first chunk): the
+    walk begins where the fast check stopped vouching, and names what a walk from the genesis
+    entry would name."""
+    conn = attacker(big_ledger)
+    conn.execute(
+        "UPDATE ledger_entries SET payload = replace(payload, 'ok', 'OK') WHERE seq = ?", (seq,)
+    )
+    rows = conn.execute("SELECT * FROM ledger_entries ORDER BY seq").fetchall()
+    conn.close()
+    whole = verify_chain(Entry(*r) for r in rows)
+    starts: list[int] = []
+    walk = verification._walk_from
+
+    def recorded(conn: sqlite3.Connection, start: int) -> Verdict:
+        starts.append(start)
+        return walk(conn, start)
+
+    monkeypatch.setattr(verification, "_walk_from", recorded)
+    store = await SqliteStore.open(big_ledger)
+    try:
+        verdict = await store.verify()
+    finally:
+        await store.close()
+    assert verdict == whole and verdict.bad_seq == seq
+    assert verdict.problem.startswith("payload changed")
+    assert starts == [(seq - 1) // CHUNK * CHUNK + 1]
+
+
+async def test_a_false_alarm_still_has_its_checkpoints_checked(big_ledger: Path) -> None:
+    """A NUL inside a field sends the fast check to the careful walk, which finds the chain
+    intact; the checkpoints must still be checked after it."""
+    conn = attacker(big_ledger)
+    seq = ENTRIES - 1
+    odd = Entry(**{**vars(row(conn, seq)), "actor": "U1\x00U2"})
+    odd = Entry(**{**vars(odd), "hash": compute_hash(odd)})
+    last = row(conn, ENTRIES)
+    relinked = Entry(**{**vars(last), "prev_hash": odd.hash})
+    relinked = Entry(**{**vars(relinked), "hash": compute_hash(relinked)})
+    conn.execute(
+        "UPDATE ledger_entries SET actor = ?, hash = ? WHERE seq = ?", (odd.actor, odd.hash, seq)
+    )
+    conn.execute(
+        "UPDATE ledger_entries SET prev_hash = ?, hash = ? WHERE seq = ?",
+        (relinked.prev_hash, relinked.hash, ENTRIES),
+    )
+    conn.close()
+    store = await SqliteStore.open(big_ledger)
+    try:
+        key = load_private_key(generate_key()[0])
+        good = make_checkpoint(ENTRIES, relinked.hash, "2026-01-01T00:00:00Z", key)
+        forged = Checkpoint(
+            good.size, good.head_hash, "2026-01-02T00:00:00Z", good.public_key, good.signature
+        )
+        await store.append([NewEvent("ledger.checkpoint", "mallory", forged.to_dict())])
+        verdict = await store.verify()
+    finally:
+        await store.close()
+    assert (verdict.bad_seq, verdict.problem) == (ENTRIES + 1, "checkpoint signature is invalid")

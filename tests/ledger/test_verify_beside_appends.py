@@ -11,8 +11,7 @@ import pytest
 
 from bot.ledger import verification
 from bot.ledger.chain import NewEvent
-from bot.ledger.parallel_check import check_all
-from bot.ledger.range_worker import Result
+from bot.ledger.parallel_check import Vouched, check_all
 from bot.ledger.sqlite_store import SqliteStore
 
 
@@ -23,7 +22,7 @@ async def test_an_append_is_not_held_up_by_a_verification_under_way(
     await store.append([NewEvent("step.done", "U1", {"i": i}, run_id="r") for i in range(20)])
     checking, appended = threading.Event(), threading.Event()
 
-    def slow_check(conn: sqlite3.Connection, path: Path, count: int) -> Result:
+    def slow_check(conn: sqlite3.Connection, path: Path, count: int) -> Vouched:
         """A verification that lasts until the append below is durable (or 10 s)."""
         checking.set()
         appended.wait(10)
