@@ -105,15 +105,19 @@ async def test_concurrent_appends_form_one_gap_free_chain(backend: LedgerStore) 
     assert verdict.ok and verdict.entries == 51
 
 
+@pytest.mark.parametrize(
+    ("notes", "conflicting"),
+    [(1, 7), (60, 13)],  # 60 notes: the group fills more than one INSERT; 13 is the last append
+)
 async def test_a_conflict_among_concurrent_appends_refuses_that_append_alone(
-    backend: LedgerStore,
+    backend: LedgerStore, notes: int, conflicting: int
 ) -> None:
     await backend.append([NewEvent("step.done", "U1", run_id="r1", run_version=1)])
 
     async def append(i: int) -> str:
-        run_id = "r1" if i == 7 else f"r{i}"  # number 7 repeats r1's first version: a conflict
+        run_id = "r1" if i == conflicting else f"r{i}"  # repeats r1's first version: a conflict
         events = [
-            NewEvent("note", f"w{i}"),
+            *(NewEvent("note", f"w{i}", {"n": n}) for n in range(notes)),
             NewEvent("step.done", f"w{i}", run_id=run_id, run_version=1),
         ]
         try:
@@ -123,12 +127,28 @@ async def test_a_conflict_among_concurrent_appends_refuses_that_append_alone(
         return "appended"
 
     outcomes = await asyncio.gather(*(append(i) for i in range(2, 14)))
-    assert outcomes == ["refused" if i == 7 else "appended" for i in range(2, 14)]
+    assert outcomes == ["refused" if i == conflicting else "appended" for i in range(2, 14)]
     entries = await backend.read(after=2)
     assert sorted(e.actor for e in entries if e.kind == "note") == sorted(
-        f"w{i}" for i in range(2, 14) if i != 7
+        f"w{i}" for i in range(2, 14) if i != conflicting for _ in range(notes)
     )
-    assert [e.seq for e in entries] == list(range(3, 3 + 22))
+    assert [e.seq for e in entries] == list(range(3, 3 + 11 * (notes + 1)))
+    assert (await backend.verify()).ok
+
+
+async def test_a_large_append_is_all_or_nothing(backend: LedgerStore) -> None:
+    """More events than one statement takes: all of them, or (on a conflict in the last
+    statement's rows) none."""
+    await backend.append([NewEvent("step.done", "U1", run_id="r1", run_version=1)])
+    notes = [NewEvent("note", "U2", {"n": n}) for n in range(1200)]
+    with pytest.raises(ConflictError):
+        await backend.append([*notes, NewEvent("step.done", "U2", run_id="r1", run_version=1)])
+    assert (await backend.head())[0] == 2
+    appended = await backend.append(
+        [*notes, NewEvent("step.done", "U2", run_id="r1", run_version=2)]
+    )
+    assert [e.seq for e in appended] == list(range(3, 3 + 1201))
+    assert [e.data["n"] for e in await backend.read(after=2, limit=1200)] == list(range(1200))
     assert (await backend.verify()).ok
 
 
