@@ -59,6 +59,37 @@ class LoadedRun:
     version: VersionInfo
     pinned: dict[str, str]
 
+    @property
+    def run_id(self) -> str:
+        return self.state.run_id
+
+    @property
+    def run_version(self) -> int:
+        return self.state.version
+
+
+@dataclass(frozen=True)
+class Unfolded:
+    """A run as this process decided from it, and the entries it appended after: folding
+    them waits until a decision needs the result."""
+
+    loaded: LoadedRun
+    entries: list[Entry]
+
+    @property
+    def run_id(self) -> str:
+        return self.loaded.state.run_id
+
+    @property
+    def run_version(self) -> int:
+        return self.entries[-1].run_version or 0
+
+    def fold(self) -> LoadedRun:
+        state = self.loaded.state
+        for entry in self.entries:
+            state = apply(state, _event(entry))
+        return replace(self.loaded, state=state)
+
 
 @dataclass
 class RunService:
@@ -80,7 +111,7 @@ class RunService:
     # The last state this process saw of each recent run. Only a decision's first attempt uses
     # it, and only an append that succeeds on its version proves it current; anything else is
     # decided again on a fresh read. It spares a click the ledger read before its append.
-    _known: OrderedDict[str, LoadedRun] = field(default_factory=OrderedDict)
+    _known: OrderedDict[str, LoadedRun | Unfolded] = field(default_factory=OrderedDict)
 
     # ---- loading ----------------------------------------------------------------------
 
@@ -122,13 +153,19 @@ class RunService:
     async def current(self, run_id: str) -> LoadedRun:
         """The run as this process last saw it, read afresh only when it has not seen it. For
         what never changes during a run (its pinned version, its steps' choices)."""
-        known = self._known.get(run_id)
+        known = self._known_run(run_id)
         return known if known is not None else await self.load(run_id)
 
-    def _remember(self, loaded: LoadedRun) -> None:
-        run_id = loaded.state.run_id
+    def _known_run(self, run_id: str) -> LoadedRun | None:
         known = self._known.get(run_id)
-        if known is not None and known.state.version > loaded.state.version:
+        if isinstance(known, Unfolded):
+            known = self._known[run_id] = known.fold()
+        return known
+
+    def _remember(self, loaded: LoadedRun | Unfolded) -> None:
+        run_id = loaded.run_id
+        known = self._known.get(run_id)
+        if known is not None and known.run_version > loaded.run_version:
             return  # a read that started before our own append finished after it
         self._known[run_id] = loaded
         self._known.move_to_end(run_id)
@@ -136,11 +173,10 @@ class RunService:
             self._known.popitem(last=False)
 
     def _advance(self, loaded: LoadedRun, entries: list[Entry]) -> None:
-        """Our own appends, folded onto the state they were decided from."""
-        state = loaded.state
-        for entry in entries:
-            state = apply(state, _event(entry))
-        self._remember(replace(loaded, state=state))
+        """Our own appends, to be folded onto the state they were decided from when the next
+        decision needs them. Usually it does not: the outbox reads and folds the run right
+        after the ack, and its state takes this one's place."""
+        self._remember(Unfolded(loaded, entries))
 
     def context(self, loaded: LoadedRun) -> Context:
         return Context(loaded.runbook, self.clock(), self._secrets.get(loaded.state.run_id, {}))
@@ -165,7 +201,7 @@ class RunService:
         trusted only when the append on its version succeeds; a refusal, a no-op or a conflict
         is decided again from a fresh read (another replica may have moved the run on)."""
         for attempt in range(ATTEMPTS):
-            known = self._known.get(run_id) if attempt == 0 else None
+            known = self._known_run(run_id) if attempt == 0 else None
             loaded = known if known is not None else await self.load(run_id)
             try:
                 pending = command(loaded, self.context(loaded))

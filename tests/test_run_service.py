@@ -11,7 +11,7 @@ from bot.domain.policy import Seen
 from bot.domain.run_state import RunStatus
 from bot.domain.versions import Ref
 from bot.errors import UserError
-from bot.run_service import RunService
+from bot.run_service import RunService, Unfolded
 from tests.service_fixtures import add_team_runbooks, publish_all, service
 
 IC, SRE, DBA1, DBA2, LEGAL, SUPPORT = (
@@ -245,3 +245,24 @@ async def test_a_crowd_of_identical_approvals_is_recorded_not_dropped(
         kinds_seen = [e.kind for result in results for e in result]
         assert kinds_seen.count("approval.granted") == 1
         assert kinds_seen.count("approval.refused") == 19
+
+
+async def test_a_decision_folds_its_own_entries_when_the_next_one_needs_them(
+    published: tuple[Path, Path],
+) -> None:
+    """A decision keeps its entries unfolded (the outbox's fresh read usually replaces them);
+    the next decision folds them, and gets the state a fresh read of the ledger gives."""
+    async with service(*published) as svc:
+        run_id, _ = await svc.start(
+            Ref("restart-service"),
+            {"service": "api", "env": "production"},
+            requester=SRE,
+            channel="C1",
+        )
+        await svc.done(run_id, "announce", actor=SRE, note="posted")
+        assert isinstance(svc._known[run_id], Unfolded)
+        folded = await svc.current(run_id)
+        assert folded.state == (await svc.load(run_id)).state
+        assert folded.state.step("announce").note == "posted"
+        started = await svc.begin_hook(run_id, "check", actor=SRE)  # decided from the fold
+        assert [e.kind for e in started] == ["hook.started"]
