@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint check bench clean
+.PHONY: run test lint check bench profile clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ check: lint test
 ## bench: every benchmark (ratios against baselines measured in the same run); writes docs/performance.md
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run_all.py
+
+## profile: py-spy on the bot's event loop while it acknowledges clicks (installs py-spy)
+profile: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,profile]'
+	$(BIN)/python bench/profile_clicks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

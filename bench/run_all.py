@@ -51,7 +51,7 @@ READING = [
     "  requests answered per second, and that follows CPU per request, which `bench/ack.py`",
     "  prints in its last column (a click here costs about twice bare bolt's). Bare bolt only",
     "  acks; a click here is a durable decision (fold, policy, hash, commit with fsync) and a",
-    "  log line. Profiled with py-spy, our listener is about 36% of the event loop's time per",
+    "  log line. Profiled with py-spy, our listener is 35 to 39% of the event loop's time per",
     "  click; the rest is aiohttp, bolt's dispatch and the loop's I/O, which bare bolt pays too.",
     "  Within 1.25x, a durable decision would have to cost a quarter of an ack that does nothing.",
     "  Timed inside the bot, a click spends about 0.5 ms from its arrival to its append and 0.2",
@@ -145,9 +145,13 @@ def page(results: dict[str, tuple[str, dict[str, object], int, float]]) -> str:
         "python bench/ack.py",
         "python bench/e2e.py",
         "python bench/recovery.py",
+        "make profile                    # py-spy on the event loop while it acknowledges clicks",
         "```",
         "",
-        "Each script's docstring says what is timed and against which baseline.",
+        "Each script's docstring says what is timed and against which baseline. `make profile`",
+        "(`bench/profile_clicks.py`, which needs the optional `py-spy`) prints each function's",
+        "share of the event loop's samples during a click load and keeps py-spy's collapsed stacks",
+        "for a flame graph; the shares quoted above come from it.",
         "",
     ]
     return "\n".join(lines)
