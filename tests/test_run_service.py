@@ -39,15 +39,21 @@ async def kinds(svc: RunService, run_id: str) -> list[str]:
     return [e.kind for e in await svc.store.read(run_id=run_id)]
 
 
+async def announced_restart(svc: RunService) -> str:
+    """A restart-service run by SRE, its first (checklist) step done with the note "posted"."""
+    run_id, _ = await svc.start(
+        Ref("restart-service"),
+        {"service": "api", "env": "production"},
+        requester=SRE,
+        channel="C1",
+    )
+    await svc.done(run_id, "announce", actor=SRE, note="posted")
+    return run_id
+
+
 async def test_restart_service_end_to_end(published: tuple[Path, Path]) -> None:
     async with service(*published) as svc:
-        run_id, _ = await svc.start(
-            Ref("restart-service"),
-            {"service": "api", "env": "production"},
-            requester=SRE,
-            channel="C1",
-        )
-        await svc.done(run_id, "announce", actor=SRE, note="posted")
+        run_id = await announced_restart(svc)
         await svc.run_hook(run_id, "check", actor=SRE)
         refused = await svc.approve(run_id, "restart", actor=SRE)
         assert refused[0].kind == "approval.refused" and refused[0].data["why"] == "not an approver"
@@ -253,13 +259,7 @@ async def test_a_decision_folds_its_own_entries_when_the_next_one_needs_them(
     """A decision keeps its entries unfolded (the outbox's fresh read usually replaces them);
     the next decision folds them, and gets the state a fresh read of the ledger gives."""
     async with service(*published) as svc:
-        run_id, _ = await svc.start(
-            Ref("restart-service"),
-            {"service": "api", "env": "production"},
-            requester=SRE,
-            channel="C1",
-        )
-        await svc.done(run_id, "announce", actor=SRE, note="posted")
+        run_id = await announced_restart(svc)
         assert isinstance(svc._known[run_id], Unfolded)
         folded = await svc.current(run_id)
         assert folded.state == (await svc.load(run_id)).state
