@@ -10,6 +10,7 @@ import difflib
 import re
 import types
 import typing
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -256,6 +257,33 @@ def _cross_checks(
                     yield [*at, *loc], False, f"hook {hook!r} is not registered", hint
 
 
+def _pattern_problems(at: Loc, pattern: str) -> Iterator[CrossProblem]:
+    """A pattern that does not compile, or that Python warns a future version will read
+    differently (`[[`, `--`, `&&`, `~~` or `||` inside a set): its meaning must not change
+    under a param it guards. re caches what it compiled, warnings and all, so the cache is
+    emptied first: the verdict must not depend on what was compiled before."""
+    re.purge()
+    error: re.error | None = None
+    with warnings.catch_warnings(record=True) as caught:  # no yield in here: state is global
+        warnings.simplefilter("always")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            error = exc
+    if error is not None:
+        yield at, False, f"pattern is not a valid regular expression: {error}", ""
+        return
+    for warning in caught:
+        if issubclass(warning.category, FutureWarning):
+            said = str(warning.message)
+            yield (
+                at,
+                False,
+                f"pattern is ambiguous: {said[:1].lower()}{said[1:]}, which a future Python will read differently",
+                "put a backslash before the doubled character or the inner [",
+            )
+
+
 def _check_params(params: Mapping[str, Param]) -> Iterator[CrossProblem]:
     for name, param in params.items():
         at: list[str | int] = ["params", name]
@@ -288,15 +316,7 @@ def _check_params(params: Mapping[str, Param]) -> Iterator[CrossProblem]:
                     f"pattern only applies to type string, not {param.type.value}",
                     "",
                 )
-            try:
-                re.compile(param.pattern)
-            except re.error as exc:
-                yield (
-                    [*at, "pattern"],
-                    False,
-                    f"pattern is not a valid regular expression: {exc}",
-                    "",
-                )
+            yield from _pattern_problems([*at, "pattern"], param.pattern)
         if param.required and param.default is not None:
             yield (
                 [*at, "default"],

@@ -206,6 +206,10 @@ def test_step_shape_rules(extra: str, expected: str) -> None:
             "rb.yml:4:36: pattern is not a valid regular expression: unterminated character set at position 0",
         ),
         (
+            "{type: string, pattern: '^[a-z--]+$'}",
+            "rb.yml:4:36: pattern is ambiguous: possible set difference at position 5, which a future Python will read differently (hint: put a backslash before the doubled character or the inner [)",
+        ),
+        (
             "{type: strng}",
             "rb.yml:4:19: params.service.type: input should be 'string', 'integer', 'number', 'boolean' or 'choice'",
         ),
@@ -213,6 +217,13 @@ def test_step_shape_rules(extra: str, expected: str) -> None:
 )
 def test_param_rules(param: str, expected: str) -> None:
     assert problems(VALID.replace("{type: string, required: true}", param)) == [expected]
+
+
+def test_an_ambiguous_pattern_is_refused_every_time_not_only_when_first_compiled() -> None:
+    text = VALID.replace("{type: string, required: true}", "{type: string, pattern: '[[a]'}")
+    first, again = problems(text), problems(text)
+    assert first == again
+    assert first[0].startswith("rb.yml:4:36: pattern is ambiguous: possible nested set")
 
 
 @pytest.mark.parametrize(
