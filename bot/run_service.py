@@ -124,7 +124,12 @@ class RunService:
         runbook = self._runbooks.get(version.sha256)
         if runbook is None:
             parsed = validate_runbook(version.short, version.source)
-            if parsed.model is None or content_hash(parsed.model, pinned) != version.sha256:
+            if parsed.model is None:  # this bot checks something the publishing one did not
+                raise UserError(
+                    f"{version.short} does not pass this bot's checks any more ({parsed.problems[0]}); "
+                    "fix the runbook and publish it again."
+                )
+            if content_hash(parsed.model, pinned) != version.sha256:
                 raise UserError(
                     f"{version.short} no longer matches its hash; the database was changed. Run `runbook-bot ledger verify`."
                 )

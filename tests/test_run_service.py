@@ -11,6 +11,7 @@ from bot.domain.policy import Seen
 from bot.domain.run_state import RunStatus
 from bot.domain.versions import Ref
 from bot.errors import UserError
+from bot.ledger.chain import NewEvent
 from bot.run_service import RunService, Unfolded
 from tests.service_fixtures import add_team_runbooks, publish_all, service
 
@@ -266,3 +267,23 @@ async def test_a_decision_folds_its_own_entries_when_the_next_one_needs_them(
         assert folded.state.step("announce").note == "posted"
         started = await svc.begin_hook(run_id, "check", actor=SRE)  # decided from the fold
         assert [e.kind for e in started] == ["hook.started"]
+
+
+async def test_a_version_this_bot_would_refuse_says_so_rather_than_tampering(
+    published: tuple[Path, Path],
+) -> None:
+    """A version published before a check was added (here: an ambiguous pattern) is not
+    reported as a changed database; the problem is named."""
+    source = (
+        "name: legacy\ntitle: Legacy\nparams:\n"
+        '  host: {type: string, pattern: "^[a-z&&0-9]+$"}\n'
+        "steps:\n  - id: go\n    title: Go\n"
+    )
+    payload = {"name": "legacy", "number": 1, "sha256": "0" * 64, "source": source, "path": "x"}
+    async with service(*published) as svc:
+        await svc.store.append([NewEvent("runbook.published", "old-bot", payload)])
+        with pytest.raises(UserError) as refused:
+            await svc.pinned_runbook(Ref("legacy", number=1))
+    message = str(refused.value)
+    assert "does not pass this bot's checks any more" in message
+    assert "pattern is ambiguous" in message and "database was changed" not in message
