@@ -29,7 +29,7 @@ from bot.ledger.chain import (
 )
 from bot.ledger.db_thread import DbThread
 from bot.ledger.projections import rows_for, run_index_change
-from bot.ledger.verification import ENTRY_COLUMNS, verify_file
+from bot.ledger.verification import ENTRY_COLUMNS, entry_row, verify_file
 from bot.ledger.write_lock import immediate, write_lock
 
 T = TypeVar("T")
@@ -156,21 +156,7 @@ class SqliteStore:
         way (with a 0.1 ms switch interval; at the default 5 ms, both took seconds)."""
         for start in range(0, len(entries), ROWS_PER_INSERT):
             chunk = entries[start : start + ROWS_PER_INSERT]
-            values = [
-                value
-                for e in chunk
-                for value in (
-                    e.seq,
-                    e.ts,
-                    e.run_id,
-                    e.run_version,
-                    e.kind,
-                    e.actor,
-                    e.payload,
-                    e.prev_hash,
-                    e.hash,
-                )
-            ]
+            values = [value for entry in chunk for value in entry_row(entry)]
             self._db.execute(_insert_sql(len(chunk)), values)
         for entry in entries:
             self._index_run(entry)

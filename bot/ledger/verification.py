@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 
 from bot.ledger.chain import GENESIS_PREV, LOOKBACK, Entry, Verdict, verify_chain
@@ -18,7 +19,9 @@ from bot.ledger.checkpoints import IS_CHECKPOINT_SQL, Checkpoint
 from bot.ledger.parallel_check import check_all
 from bot.ledger.write_lock import transaction
 
-ENTRY_COLUMNS = ", ".join(f.name for f in fields(Entry))  # in Entry's order, for Entry(*row)
+ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
+ENTRY_COLUMNS = ", ".join(ENTRY_FIELDS)  # in Entry's order, for Entry(*row)
+entry_row = attrgetter(*ENTRY_FIELDS)  # an Entry's values in ENTRY_COLUMNS order, for an INSERT
 
 
 def verify_file(path: Path, busy_timeout_s: float) -> Verdict:
