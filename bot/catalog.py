@@ -161,11 +161,21 @@ async def load_roles(runbooks_dir: Path) -> RolesFile:
     return parsed.model
 
 
+def hooks_dir(runbooks_dir: Path, paths: Sequence[Path] = ()) -> Path:
+    """Where the hooks of the runbooks being checked live: like roles.yml, a directory named
+    on the command line brings its own hooks/ folder, if it has one (the last such one wins);
+    otherwise the runbooks directory's."""
+    for path in reversed(paths):
+        if (path / HOOKS_DIR).is_dir():
+            return path / HOOKS_DIR
+    return runbooks_dir / HOOKS_DIR
+
+
 async def load_catalog_and_hooks(
     runbooks_dir: Path, paths: Sequence[Path] = ()
 ) -> tuple[CatalogCheck, Registry]:
     """The runbooks checked against the hooks in runbooks/hooks/ (plus the built-ins), with each
     runbook's hash covering the source of the hooks it uses, as publishing records it."""
-    registry = await load_registry([runbooks_dir / HOOKS_DIR])
+    registry = await load_registry([await asyncio.to_thread(hooks_dir, runbooks_dir, paths)])
     hashes = {name: spec.source_sha256 for name, spec in registry.hooks.items()}
     return await load_catalog(runbooks_dir, paths, hooks=hashes), registry

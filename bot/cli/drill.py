@@ -190,7 +190,7 @@ async def drill(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         print(f"! {failure}", file=out)
     roles = await load_roles(settings.runbooks_dir)
     approvers = {name: list(role.users) for name, role in roles.roles.items()}
-    async with opened_store(settings) as store:
+    async with opened_store(settings, existing=True) as store:
         poster = await _printing_poster(out)
         service = RunService(store, registry, roles_from_file(roles), post=poster)
         if args.resume:

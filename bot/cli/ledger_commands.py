@@ -26,7 +26,7 @@ async def verify(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     checkpoint = (
         await _read_checkpoint(Path(args.from_checkpoint)) if args.from_checkpoint else None
     )
-    async with opened_store(settings) as store:
+    async with opened_store(settings, existing=True) as store:
         verdict = await store.verify()
         print(verdict.summary(), file=out)
         if not verdict.ok:
@@ -72,7 +72,7 @@ async def _read_checkpoint(path: Path) -> Checkpoint:
 async def export(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Written a page at a time: memory stays flat however long the ledger is."""
     markdown = args.format == "md"
-    async with opened_store(settings) as store:
+    async with opened_store(settings, existing=True) as store:
         pages = _pages(store, args.run)
         page: list[Entry] = await anext(pages, [])
         if args.run and not page:
@@ -100,7 +100,7 @@ async def _pages(store: LedgerStore, run_id: str | None) -> AsyncIterator[list[E
 async def checkpoint(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     key = settings.runbook_ledger_signing_key
     private = load_private_key(key.get_secret_value()) if key else None
-    async with opened_store(settings) as store:
+    async with opened_store(settings, existing=True) as store:
         size, head_hash = await store.head()
         made = make_checkpoint(size, head_hash, utc_now(), private)
         await store.append(

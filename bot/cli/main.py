@@ -28,16 +28,29 @@ logger = logging.getLogger("runbook-bot")
 REF_HELP = "NAME (its default version), NAME@3, or NAME@sha256:PREFIX (8+ hex digits)"
 
 
+def add_global_options(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument(
+        "--db", metavar="URL", default=default, help="database URL (overrides RUNBOOK_DB_URL)"
+    )
+    parser.add_argument(
+        "--runbooks-dir",
+        metavar="DIR",
+        default=default,
+        help="runbooks directory (overrides RUNBOOKS_DIR)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runbook-bot",
         description="Pinned, immutable incident runbooks for Slack, with a hash-chained ledger.",
         epilog="Settings come from the environment or .env: RUNBOOKS_DIR, RUNBOOK_DB_URL, SLACK_BOT_TOKEN, ...",
     )
-    parser.add_argument("--db", metavar="URL", help="database URL (overrides RUNBOOK_DB_URL)")
-    parser.add_argument(
-        "--runbooks-dir", metavar="DIR", help="runbooks directory (overrides RUNBOOKS_DIR)"
-    )
+    add_global_options(parser, default=None)
+    # The same options after the command too (`runbook-bot validate --runbooks-dir DIR`); there
+    # they set nothing unless given, so one given before the command stands.
+    anywhere = argparse.ArgumentParser(add_help=False)
+    add_global_options(anywhere, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(
@@ -46,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help_text: str,
         parent: argparse._SubParsersAction[argparse.ArgumentParser] = sub,
     ) -> argparse.ArgumentParser:
-        command = parent.add_parser(name, help=help_text, description=help_text)
+        command = parent.add_parser(name, help=help_text, description=help_text, parents=[anywhere])
         command.set_defaults(handler=handler)
         return command
 

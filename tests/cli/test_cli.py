@@ -6,6 +6,7 @@ import argparse
 import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -107,6 +108,60 @@ def test_errors_are_sentences_on_stderr_with_exit_1(cli: CliRunner) -> None:
     ]:
         result = cli(*args)
         assert (result.code, result.err.strip()) == (1, message)
+
+
+def test_global_options_work_after_the_command_too(
+    cli: CliRunner, runbooks_dir: Path, tmp_path: Path
+) -> None:
+    """`runbook-bot validate --runbooks-dir DIR` as people type it, not only before the command;
+    given in both places, the one after the command wins."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(runbooks_dir, elsewhere)
+    (elsewhere / "restart-service.yml").unlink()
+    assert cli("validate").out.startswith("ok: 5 runbook(s) valid")
+    after = cli("validate", "--runbooks-dir", str(elsewhere))
+    assert after.code == 0 and after.out.startswith("ok: 4 runbook(s) valid")
+    assert cli("publish", "--db", f"sqlite:///{tmp_path / 'other.db'}").code == 0
+    assert (tmp_path / "other.db").is_file()
+    both = cli("--db", "sqlite:///nowhere.db", "versions", "restart-service", "--db", "other.db")
+    assert both.code == 0 and both.out.splitlines()[-1] == "* default: restart-service@1"
+
+
+def test_a_directory_to_validate_brings_its_own_hooks(
+    cli: CliRunner, runbooks_dir: Path, tmp_path: Path
+) -> None:
+    """Like its roles.yml, a directory named to `validate` has its runbooks checked against its
+    own hooks/ folder, not RUNBOOKS_DIR's."""
+    other = tmp_path / "other-team"
+    shutil.copytree(runbooks_dir, other)
+    shutil.rmtree(runbooks_dir / "hooks")
+    assert "hook 'demo.health' is not registered" in cli("validate").out
+    result = cli("validate", str(other))
+    assert result.code == 0 and result.out.startswith("ok: 5 runbook(s) valid")
+
+
+def test_reading_commands_refuse_a_ledger_that_is_not_there(cli: CliRunner, tmp_path: Path) -> None:
+    """A mistyped --db must not become a new, empty ledger that `ledger verify` calls intact."""
+    missing = tmp_path / "typo.db"
+    for command in (
+        ("ledger", "verify"),
+        ("ledger", "export"),
+        ("ledger", "checkpoint"),
+        ("versions", "restart-service"),
+        ("show", "restart-service"),
+        ("diff", "restart-service", "1", "2"),
+        ("promote", "restart-service@1"),
+        ("run", "restart-service"),
+    ):
+        result = cli("--db", f"sqlite:///{missing}", *command)
+        assert (result.code, result.err.strip()) == (
+            1,
+            f"error: There is no ledger at {missing}; check --db or RUNBOOK_DB_URL "
+            "(`runbook-bot publish` or `serve` creates one).",
+        ), command
+        assert not missing.exists(), command
+    assert cli("--db", f"sqlite:///{missing}", "publish").code == 0
+    assert cli("--db", f"sqlite:///{missing}", "ledger", "verify").out.startswith("ledger intact")
 
 
 def test_schema_is_json_schema_and_matches_the_shipped_file(cli: CliRunner) -> None:
