@@ -35,7 +35,8 @@ HELP = """commands:
   ask                    ask for approval again (after it expired)
   note STEP TEXT         correct the note of a finished step
   abort REASON           stop the run
-  status | help | quit"""
+  status                 every step, who finished it and when
+  help | quit"""
 
 EXIT_COMPLETED, EXIT_ABORTED, EXIT_LEFT_ACTIVE = 0, 3, 4
 
@@ -60,6 +61,24 @@ def split_as(words: list[str], default: str) -> tuple[list[str], str]:
 def print_entries(entries: list[Entry], out: TextIO) -> None:
     for entry in entries:
         print(f"  #{entry.seq} {entry.actor}: {describe(entry)}  [{entry.hash[:8]}]", file=out)
+
+
+def print_steps(loaded: LoadedRun, out: TextIO) -> None:
+    """`status`: every step of the run, who finished it and when (the card shows the current
+    one again before the next prompt anyway)."""
+    state = loaded.state
+    print(
+        f"\nrun {state.run_id} of {loaded.version.short}, requested by {state.requester}", file=out
+    )
+    for number, step in enumerate(state.steps, 1):
+        line = f"  [{number}/{len(state.steps)}] {step.id}: {step.title}, {step.status.value}"
+        if step.by:
+            line += f" by {step.by}"
+        if step.at is not None:
+            line += f" at {step.at.strftime('%H:%M:%S')}"
+        if step.note:
+            line += f" ({step.note})"
+        print(line, file=out)
 
 
 def print_card(
@@ -136,7 +155,7 @@ async def _dispatch(
     if verb == "help":
         print(HELP, file=out)
     elif verb == "status":
-        print_card(loaded, out, approvers)
+        print_steps(loaded, out)
     elif verb == "done":
         action = lambda: service.done(run_id, step, actor=actor, note=" ".join(rest))  # noqa: E731
     elif verb == "skip":
@@ -160,8 +179,11 @@ async def _dispatch(
         action = lambda: service.deny(run_id, step, actor=who, reason=" ".join(reason))  # noqa: E731
     elif verb == "ask":
         action = lambda: service.request_again(run_id, step, actor=actor)  # noqa: E731
-    elif verb == "note" and len(rest) >= 2:
-        action = lambda: service.amend(run_id, rest[0], actor=actor, note=" ".join(rest[1:]))  # noqa: E731
+    elif verb == "note":
+        if len(rest) < 2:
+            print("! Name the step and the new note: note STEP TEXT", file=out)
+        else:
+            action = lambda: service.amend(run_id, rest[0], actor=actor, note=" ".join(rest[1:]))  # noqa: E731
     elif verb == "abort":
         action = lambda: service.abort(run_id, actor=actor, reason=" ".join(rest))  # noqa: E731
     else:

@@ -184,6 +184,11 @@ def recorded_then_advance(
 # ---- people's decisions --------------------------------------------------------------------
 
 
+def _no_such_step(state: RunState, step_id: str) -> CommandRefused:
+    ids = ", ".join(step.id for step in state.steps)
+    return CommandRefused(f"Run {state.run_id} has no step {step_id!r}; its steps are {ids}.")
+
+
 def _active_step(state: RunState, step_id: str) -> StepState:
     if state.status is not RunStatus.ACTIVE:
         raise CommandRefused(
@@ -192,7 +197,7 @@ def _active_step(state: RunState, step_id: str) -> StepState:
     try:
         step = state.step(step_id)
     except KeyError:
-        raise CommandRefused(f"Run {state.run_id} has no step {step_id!r}.") from None
+        raise _no_such_step(state, step_id) from None
     current = state.current
     if current is None or current.id != step_id:
         if step.status in FINISHED:
@@ -369,7 +374,7 @@ def amend_note(
     try:
         step = state.step(step_id)
     except KeyError:
-        raise CommandRefused(f"Run {state.run_id} has no step {step_id!r}.") from None
+        raise _no_such_step(state, step_id) from None
     if step.status not in FINISHED:
         raise CommandRefused(
             f"Step {step_id!r} is not finished; add the note when marking it done."

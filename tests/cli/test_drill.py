@@ -111,3 +111,35 @@ def test_a_run_left_active_can_be_resumed(tmp_path: Path, runbooks_dir: Path) ->
         bot(tmp_path, runbooks_dir, "run", "--as", "U2").stderr.strip()
         == "error: Name the runbook to run (REF), or give --resume RUN_ID."
     )
+
+
+def test_status_lists_every_step_and_a_bad_note_says_what_to_type(
+    tmp_path: Path, runbooks_dir: Path
+) -> None:
+    bot(tmp_path, runbooks_dir, "publish")
+    script = "done posted\nnote\nnote tell-support x\nnote announce posted at 10:02\nstatus\n"
+    result = bot(
+        tmp_path,
+        runbooks_dir,
+        "run",
+        "restart-service",
+        "service=api",
+        "env=production",
+        "--as",
+        "U0SRE0001",
+        stdin=script,
+    )
+    lines = result.stdout.splitlines()
+    assert "! Name the step and the new note: note STEP TEXT" in lines
+    refused = next(line for line in lines if "has no step 'tell-support'" in line)
+    assert refused.endswith("; its steps are announce, check, restart, verify, all-clear.")
+    listing = [line for line in lines if line.startswith("  [")]
+    assert [line.split(":")[0] for line in listing] == [
+        "  [1/5] announce",
+        "  [2/5] check",
+        "  [3/5] restart",
+        "  [4/5] verify",
+        "  [5/5] all-clear",
+    ]
+    assert "done by U0SRE0001 at " in listing[0] and listing[0].endswith("(posted at 10:02)")
+    assert listing[1].endswith(", presented") and listing[4].endswith(", pending")
