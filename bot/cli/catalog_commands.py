@@ -63,7 +63,7 @@ async def publish(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
 
 async def versions(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     name = parse_ref(args.name).name
-    async with opened_store(settings, existing=True) as store:
+    async with opened_store(settings, read_only=True) as store:
         found = await store.versions(name)
         default = await store.default_number(name)
     if not found:
@@ -81,7 +81,7 @@ async def versions(args: argparse.Namespace, settings: Settings, out: TextIO) ->
 
 
 async def show(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    async with opened_store(settings, existing=True) as store:
+    async with opened_store(settings, read_only=True) as store:
         version = await catalog_service.find(store, parse_ref(args.ref))
     out.write(version.source if version.source.endswith("\n") else version.source + "\n")
     return 0
@@ -89,7 +89,7 @@ async def show(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
 
 async def diff(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     name = parse_ref(args.name).name
-    async with opened_store(settings, existing=True) as store:
+    async with opened_store(settings, read_only=True) as store:
         text = await catalog_service.diff(store, name, args.a, args.b)
     out.write(text or f"{name}: the two versions have the same source.\n")
     return 0

@@ -9,23 +9,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bot.config import Settings
-from bot.errors import UserError
 from bot.ledger.open import open_store, sqlite_path
+from bot.ledger.read_only import no_ledger
 from bot.ledger.store import LedgerStore
 
 
 @asynccontextmanager
-async def opened_store(settings: Settings, *, existing: bool = False) -> AsyncIterator[LedgerStore]:
-    """With `existing`, a ledger that is not there is an error rather than a new, empty one:
-    `ledger verify` with a mistyped --db would otherwise create a file and call it intact."""
-    if existing:
+async def opened_store(
+    settings: Settings, *, existing: bool = False, read_only: bool = False
+) -> AsyncIterator[LedgerStore]:
+    """`existing`: a ledger that is not there is an error rather than a new, empty one (a
+    mistyped --db must not become a ledger that `ledger verify` calls intact). `read_only`
+    (implies `existing`): for commands that only look; nothing in the file changes."""
+    if existing and not read_only:
         path = sqlite_path(settings.runbook_db_url)
         if not await asyncio.to_thread(path.is_file):
-            raise UserError(
-                f"There is no ledger at {path}; check --db or RUNBOOK_DB_URL "
-                "(`runbook-bot publish` or `serve` creates one)."
-            )
-    store = await open_store(settings)
+            raise no_ledger(path)
+    store = await open_store(settings, read_only=read_only)
     try:
         yield store
     finally:

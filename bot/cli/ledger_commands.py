@@ -26,7 +26,7 @@ async def verify(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     checkpoint = (
         await _read_checkpoint(Path(args.from_checkpoint)) if args.from_checkpoint else None
     )
-    async with opened_store(settings, existing=True) as store:
+    async with opened_store(settings, read_only=True) as store:
         verdict = await store.verify()
         print(verdict.summary(), file=out)
         if not verdict.ok:
@@ -72,7 +72,7 @@ async def _read_checkpoint(path: Path) -> Checkpoint:
 async def export(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Written a page at a time: memory stays flat however long the ledger is."""
     markdown = args.format == "md"
-    async with opened_store(settings, existing=True) as store:
+    async with opened_store(settings, read_only=True) as store:
         pages = _pages(store, args.run)
         page: list[Entry] = await anext(pages, [])
         if args.run and not page:

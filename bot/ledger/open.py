@@ -23,6 +23,9 @@ def sqlite_path(url: str) -> Path:
     return Path(url)
 
 
-async def open_store(settings: Settings) -> LedgerStore:
+async def open_store(settings: Settings, *, read_only: bool = False) -> LedgerStore:
+    """`read_only`: a ledger that must be there already, opened without changing the file."""
     path = sqlite_path(settings.runbook_db_url)
-    return await SqliteStore.open(path, synchronous=settings.runbook_sqlite_synchronous)
+    return await SqliteStore.open(
+        path, synchronous=settings.runbook_sqlite_synchronous, read_only=read_only
+    )

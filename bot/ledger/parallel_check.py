@@ -23,6 +23,7 @@ from pathlib import Path
 import bot
 from bot.ledger.range_check import check_range
 from bot.ledger.range_worker import RECORD, Result, parse_line, take_chunks
+from bot.ledger.read_only import read_only_uri
 
 PARALLEL_FROM = 60_000  # below this, starting helper processes costs more than it saves
 CHUNK = 8192  # entries per chunk at least: small enough to share out evenly, large enough
@@ -80,7 +81,7 @@ def check_all(conn: sqlite3.Connection, path: Path, count: int) -> Vouched:
                             "-S",
                             "-m",
                             "bot.ledger.range_worker",
-                            str(path),
+                            read_only_uri(path),
                             str(read_end),
                         ],
                         stdout=subprocess.PIPE,

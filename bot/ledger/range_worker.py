@@ -1,6 +1,6 @@
 """A helper process for `parallel_check.check_all`: checks chunks of a ledger file.
 
-Usage: python -S -m bot.ledger.range_worker PATH FD
+Usage: python -S -m bot.ledger.range_worker URI FD (the file as a read-only `file:` URI)
 Reads (low, high) records from the inherited pipe FD until it is empty, checks each chunk, and
 prints one line per chunk: `low high first_prev_hash last_hash` when it is intact, `low high -`
 when it is not. It imports nothing beyond sqlite3, hashlib, struct and os (not json, subprocess
@@ -53,10 +53,9 @@ def parse_line(line: str) -> tuple[int, int, Result] | None:
 
 
 def main(argv: list[str]) -> int:
-    path, fd = argv[0], int(argv[1])
-    conn = sqlite3.connect(path)
+    uri, fd = argv[0], int(argv[1])
+    conn = sqlite3.connect(uri, uri=True)
     try:
-        conn.execute("PRAGMA query_only = ON")
         for low, high, result in take_chunks(conn, fd):
             print(format_line(low, high, result))
     finally:

@@ -29,6 +29,7 @@ from bot.ledger.chain import (
 )
 from bot.ledger.db_thread import DbThread
 from bot.ledger.projections import rows_for, run_index_change
+from bot.ledger.read_only import no_ledger, read_only_uri
 from bot.ledger.verification import ENTRY_COLUMNS, entry_row, verify_file
 from bot.ledger.write_lock import immediate, write_lock
 
@@ -81,9 +82,16 @@ class SqliteStore:
         *,
         synchronous: Synchronous = Synchronous.FULL,
         clock: Callable[[], str] = utc_now,
+        read_only: bool = False,
     ) -> SqliteStore:
+        """`read_only` is for commands that only look (verify, export, versions): the file
+        must hold a ledger already, and nothing in it changes."""
         store = cls(path, synchronous, clock)
-        await store._run(store._open_sync)
+        try:
+            await store._run(store._open_read_only_sync if read_only else store._open_sync)
+        except BaseException:
+            await store._thread.stop()
+            raise
         return store
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -120,6 +128,29 @@ class SqliteStore:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             if not self._has_genesis():
                 self._append_locked(prepare([genesis_event()]))
+
+    def _open_read_only_sync(self) -> None:
+        if not self.path.is_file():
+            raise no_ledger(self.path)
+        try:
+            conn = sqlite3.connect(
+                read_only_uri(self.path),
+                uri=True,
+                isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+            has_ledger = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger_entries'"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{self.path} is not a usable SQLite database: {exc}.") from None
+        if has_ledger is None:
+            conn.close()
+            raise UserError(
+                f"{self.path} is a SQLite database but holds no runbook-bot ledger; "
+                "check --db or RUNBOOK_DB_URL."
+            )
+        self._conn = conn
 
     def _schema_current(self) -> bool:
         return bool(self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION)

@@ -17,6 +17,7 @@ from pathlib import Path
 from bot.ledger.chain import GENESIS_PREV, LOOKBACK, Entry, Verdict, verify_chain
 from bot.ledger.checkpoints import IS_CHECKPOINT_SQL, Checkpoint
 from bot.ledger.parallel_check import check_all
+from bot.ledger.read_only import read_only_uri
 from bot.ledger.write_lock import transaction
 
 ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
@@ -26,9 +27,10 @@ entry_row = attrgetter(*ENTRY_FIELDS)  # an Entry's values in ENTRY_COLUMNS orde
 
 def verify_file(path: Path, busy_timeout_s: float) -> Verdict:
     """Verify the ledger in this file as it is now; appends made meanwhile are not seen."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s)
+    conn = sqlite3.connect(
+        read_only_uri(path), uri=True, isolation_level=None, timeout=busy_timeout_s
+    )
     try:
-        conn.execute("PRAGMA query_only = ON")
         with transaction(conn, "BEGIN DEFERRED"):
             return verify_snapshot(conn, path)
     finally:

@@ -7,6 +7,7 @@ import inspect
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -258,3 +259,49 @@ def test_the_parser_loads_no_command_module() -> None:
         check=True,
     )
     assert out.stdout.strip() == "['bot.cli.main']"
+
+
+def test_reading_a_ledger_changes_nothing_in_its_file(cli: CliRunner, tmp_path: Path) -> None:
+    """An auditor's copy stays byte for byte as it was handed over: verify, export, versions,
+    show and diff open it read-only. Here the copy was taken while the bot had entries still in
+    its write-ahead log; a read-write connection would fold them into the file as it closed."""
+    assert cli("publish").code == 0
+    holder = sqlite3.connect(tmp_path / "bot.db")  # the running bot: the log is not folded in
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    holder.execute("SELECT count(*) FROM ledger_entries").fetchone()  # now it holds the file
+    assert cli("ledger", "checkpoint").code == 0
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    for name in ("bot.db", "bot.db-wal"):
+        shutil.copyfile(tmp_path / name, audit / name)
+    holder.close()
+    handed_over = {name: (audit / name).read_bytes() for name in ("bot.db", "bot.db-wal")}
+    assert len(handed_over["bot.db-wal"]) > 0
+    db = ("--db", f"sqlite:///{audit / 'bot.db'}")
+    assert cli(*db, "ledger", "verify").out.startswith("ledger intact: 7 entries")
+    assert len(cli(*db, "ledger", "export").out.splitlines()) == 7
+    assert cli(*db, "versions", "restart-service").code == 0
+    assert cli(*db, "show", "restart-service").code == 0
+    assert {name: (audit / name).read_bytes() for name in handed_over} == handed_over
+
+
+def test_a_file_that_is_no_ledger_is_refused_and_left_alone(cli: CliRunner, tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    result = cli("--db", f"sqlite:///{other}", "ledger", "verify")
+    assert (result.code, result.err.strip()) == (
+        1,
+        f"error: {other} is a SQLite database but holds no runbook-bot ledger; "
+        "check --db or RUNBOOK_DB_URL.",
+    )
+    assert other.read_bytes() == before
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database at all\n" * 100, encoding="utf-8")
+    garbage = cli("--db", f"sqlite:///{text}", "ledger", "export")
+    assert garbage.code == 1 and garbage.err.startswith(
+        f"error: {text} is not a usable SQLite database"
+    )

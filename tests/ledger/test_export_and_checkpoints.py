@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import event_loop
 from bot.cli import ledger_commands
 from bot.ledger.chain import NewEvent
 from bot.ledger.checkpoints import Checkpoint, generate_key, load_private_key, make_checkpoint
@@ -97,6 +98,7 @@ def test_markdown_export_is_a_readable_transcript(cli: CliRunner) -> None:
 
 
 def test_export_of_an_unknown_run_is_a_clear_error(cli: CliRunner) -> None:
+    cli("publish")
     result = cli("ledger", "export", "--run", "nope")
     assert result.code == 1
     assert result.err.strip() == "error: No ledger entries belong to run 'nope'."
@@ -197,7 +199,11 @@ def test_a_checkpoint_that_cannot_be_used_is_named_before_anything_is_verified(
     assert result.err.strip().startswith(problem.format(path=path))
 
 
-def test_summaries_count_one_entry_in_the_singular(cli: CliRunner) -> None:
+def test_summaries_count_one_entry_in_the_singular(cli: CliRunner, tmp_path: Path) -> None:
+    async def genesis_only() -> None:  # a new ledger holds its genesis entry alone
+        await (await SqliteStore.open(tmp_path / "bot.db")).close()
+
+    event_loop.run(genesis_only())
     assert cli("ledger", "verify").out.startswith("ledger intact: 1 entry, head 1 sha256:")
     assert cli("ledger", "export", "--format", "md").out.rstrip().endswith("\n1 entry.")
 
