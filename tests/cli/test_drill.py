@@ -32,10 +32,11 @@ def bot(
     )
 
 
-def test_a_scripted_drill_runs_to_completion(tmp_path: Path, runbooks_dir: Path) -> None:
-    assert bot(tmp_path, runbooks_dir, "publish").returncode == 0
-    script = "done posted\nrun\napprove\napprove as U0IC00001\nrun\nrun\ndone all clear\n"
-    result = bot(
+def drill_restart_api(
+    tmp_path: Path, runbooks_dir: Path, script: str
+) -> subprocess.CompletedProcess[str]:
+    """Sam restarts api in production, typing `script`."""
+    return bot(
         tmp_path,
         runbooks_dir,
         "run",
@@ -46,6 +47,12 @@ def test_a_scripted_drill_runs_to_completion(tmp_path: Path, runbooks_dir: Path)
         "U0SRE0001",
         stdin=script,
     )
+
+
+def test_a_scripted_drill_runs_to_completion(tmp_path: Path, runbooks_dir: Path) -> None:
+    assert bot(tmp_path, runbooks_dir, "publish").returncode == 0
+    script = "done posted\nrun\napprove\napprove as U0IC00001\nrun\nrun\ndone all clear\n"
+    result = drill_restart_api(tmp_path, runbooks_dir, script)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "U0SRE0001: Refused to approve 'restart': not an approver." in out
@@ -118,17 +125,7 @@ def test_status_lists_every_step_and_a_bad_note_says_what_to_type(
 ) -> None:
     bot(tmp_path, runbooks_dir, "publish")
     script = "done posted\nnote\nnote tell-support x\nnote announce posted at 10:02\nstatus\n"
-    result = bot(
-        tmp_path,
-        runbooks_dir,
-        "run",
-        "restart-service",
-        "service=api",
-        "env=production",
-        "--as",
-        "U0SRE0001",
-        stdin=script,
-    )
+    result = drill_restart_api(tmp_path, runbooks_dir, script)
     lines = result.stdout.splitlines()
     assert "! Name the step and the new note: note STEP TEXT" in lines
     refused = next(line for line in lines if "has no step 'tell-support'" in line)
