@@ -305,3 +305,17 @@ def test_a_file_that_is_no_ledger_is_refused_and_left_alone(cli: CliRunner, tmp_
     assert garbage.code == 1 and garbage.err.startswith(
         f"error: {text} is not a usable SQLite database"
     )
+
+
+def test_a_ledger_where_sqlite_cannot_write_beside_it_is_still_read(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """Evidence on a read-only mount: SQLite cannot create the empty `-wal` it wants beside a
+    WAL-mode file (played here by a directory in its place, which stops root too). With no
+    write-ahead log there, the file alone is the ledger, so it is read as immutable."""
+    assert cli("publish").code == 0
+    (tmp_path / "bot.db-wal").mkdir()
+    before = (tmp_path / "bot.db").read_bytes()
+    assert cli("ledger", "verify").out.startswith("ledger intact: 6 entries")
+    assert len(cli("ledger", "export").out.splitlines()) == 6
+    assert (tmp_path / "bot.db").read_bytes() == before
