@@ -40,6 +40,12 @@ UNSENT = (
     " WHERE t.settled = 0 AND (p.state IS NULL OR p.state != 'sent')"
 )
 
+# Ended runs not settled although every entry is posted: a crash came between the last post and
+# the redraw of the cards and root (settling comes after it), so they may still show buttons.
+UNFINISHED = (
+    "SELECT t.run_id FROM slack_threads t JOIN runs r ON r.run_id = t.run_id"
+    " WHERE t.settled = 0 AND r.status != 'active'"
+)
 
 SETTLE_ALL_POSTED = (
     "UPDATE slack_threads SET settled = 1 WHERE run_id IN (SELECT run_id FROM runs"
@@ -227,24 +233,31 @@ class DeliveryStore:
         return int(rows[0][0])
 
     async def runs_with_unsent(self) -> list[str]:
-        """Runs, ended or not, whose thread still lacks some of their entries. Start-up calls
-        this once: it unsettles the runs that gained entries since the last start-up (bounded
-        by what was written since, never by the whole history) and moves the watermark on."""
+        """Runs, ended or not, whose thread still lacks some of their entries, and ended runs
+        whose cards and root a crash left unredrawn after their last post. Start-up calls this
+        once: it unsettles the runs that gained unposted entries since the last start-up
+        (bounded by what was written since, never by the whole history) and moves the
+        watermark on."""
         return list(await self._run(self._runs_with_unsent_sync))
 
     def _runs_with_unsent_sync(self) -> list[str]:
         assert self._conn is not None
         with immediate(self._conn, self._write_lock) as conn:
+            unfinished = {str(r[0]) for r in conn.execute(UNFINISHED)}
             head = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger_entries").fetchone()[0]
             after = conn.execute("SELECT seq FROM slack_watermark WHERE id = 1").fetchone()[0]
+            # Only entries not in their thread unsettle a run: one unsettled with nothing to
+            # post would stay so, and the next start-up would take it for a cut delivery.
             conn.execute(
                 "UPDATE slack_threads SET settled = 0 WHERE settled = 1 AND run_id IN"
-                " (SELECT run_id FROM ledger_entries NOT INDEXED WHERE seq > ? AND run_id IS NOT NULL)",
+                " (SELECT e.run_id FROM ledger_entries e NOT INDEXED LEFT JOIN slack_posts p"
+                " ON p.run_id = e.run_id AND p.seq = e.seq WHERE e.seq > ?"
+                " AND e.run_id IS NOT NULL AND (p.state IS NULL OR p.state != 'sent'))",
                 (after,),
             )
             conn.execute("INSERT OR REPLACE INTO slack_watermark VALUES (1, ?)", (head,))
-            rows = conn.execute(f"SELECT DISTINCT t.run_id {UNSENT}").fetchall()
-        return [str(r[0]) for r in rows]
+            unsent = [str(r[0]) for r in conn.execute(f"SELECT DISTINCT t.run_id {UNSENT}")]
+        return list(dict.fromkeys([*unsent, *sorted(unfinished)]))
 
     async def settle(self, run_id: str) -> None:
         """The run has ended and its thread holds every entry: leave it out of start-up."""

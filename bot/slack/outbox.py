@@ -166,8 +166,11 @@ class Outbox:
         touched: set[str] = set(self._unredrawn.get(run_id, ()))
         presented: dict[str, Entry] = {}
         # The first sync of a run in this process redraws every card: a crash between a
-        # post and its card's redraw must not leave a card without its buttons.
-        first = run_id not in self._redrawn and loaded.state.status is RunStatus.ACTIVE
+        # post and its card's redraw must not leave a card without its buttons, nor an ended
+        # run's cards and root with buttons (start-up brings back ended runs left unsettled).
+        # A run that ends in this process was synced while active, so only its changed cards
+        # are redrawn as it ends.
+        first = run_id not in self._redrawn
         for entry in entries:
             step_id = entry.data.get("step")
             if entry.kind == STEP_KINDS_WITH_CARDS:

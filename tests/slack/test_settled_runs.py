@@ -4,14 +4,19 @@ still posted after a crash."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.domain.versions import Ref
-from bot.ledger.chain import NewEvent
+from bot.ledger.chain import Entry, NewEvent
 from bot.ledger.sqlite_store import SqliteStore
+from bot.run_service import LoadedRun
 from bot.slack.delivery import DeliveryStore
-from tests.slack.harness import CHANNEL, SRE, Bot, thread_matches_ledger
+from bot.slack.ids import ActionId
+from bot.slack.outbox import Outbox
+from tests.slack.harness import CHANNEL, SRE, Bot, find_card, thread_matches_ledger
 
 
 def settled(db: Path) -> dict[str, int]:
@@ -55,6 +60,54 @@ async def test_a_late_entry_on_a_settled_run_is_posted_after_a_crash(bot: Bot) -
     shown, expected = await thread_matches_ledger(bot, run_id)
     assert shown == expected
     assert settled(bot.runtime.outbox.delivery.path)[run_id] == 1
+
+
+@dataclass
+class DiesBeforeTheRedraw(Outbox):
+    """An outbox whose process is killed as it begins to redraw a run's cards and root."""
+
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def _refresh(
+        self, loaded: LoadedRun, channel: str, root_ts: str, steps: dict[str, Entry]
+    ) -> None:
+        self.reached.set()
+        await asyncio.Event().wait()  # the process dies here; nothing after this runs
+
+
+async def test_an_ended_run_whose_redraw_a_crash_cut_short_is_redrawn_at_the_next_start(
+    bot: Bot,
+) -> None:
+    """The process posts a run's last entries and dies before it redraws the cards and root:
+    every entry is in the thread, so nothing is unsent, but the root still offers Abort and
+    the open step's card its buttons. The next start-up finishes the job."""
+    run_id = await started(bot)
+    bot.runtime.outbox.kick(run_id)
+    await bot.settle()
+    await bot.runtime.service.abort(run_id, actor=SRE, reason="drill over")
+    crashed = DiesBeforeTheRedraw(
+        bot.runtime.store, bot.runtime.outbox.delivery, bot.runtime.client, bot.runtime.service
+    )
+    crashed.kick(run_id)
+    await asyncio.wait_for(crashed.reached.wait(), 30)
+    for task in crashed.pending():
+        task.cancel()
+    await asyncio.gather(*crashed.pending(), return_exceptions=True)
+    await bot.runtime.outbox.delivery.release(run_id, crashed.owner)  # its lease, as if expired
+    shown, expected = await thread_matches_ledger(bot, run_id)
+    assert shown == expected and await bot.runtime.outbox.delivery.unsent() == 0
+    assert find_card(bot.workspace, ActionId.ABORT.value, run_id=run_id) is not None
+    assert find_card(bot.workspace, ActionId.STEP_DONE.value, run_id=run_id) is not None
+
+    restarted = Outbox(
+        bot.runtime.store, bot.runtime.outbox.delivery, bot.runtime.client, bot.runtime.service
+    )
+    await restarted.resume_all()
+    await restarted.drain()
+    assert find_card(bot.workspace, ActionId.ABORT.value, run_id=run_id) is None
+    assert find_card(bot.workspace, ActionId.STEP_DONE.value, run_id=run_id) is None
+    assert settled(bot.runtime.outbox.delivery.path)[run_id] == 1
+    assert await bot.runtime.outbox.delivery.runs_with_unsent() == []  # and never again
 
 
 async def test_a_database_from_before_settling_is_settled_on_open(tmp_path: Path) -> None:
