@@ -62,6 +62,8 @@ async def publish(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
 
 
 async def versions(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.name is None:
+        return await every_runbook(settings, out)
     name = parse_ref(args.name).name
     async with opened_store(settings, read_only=True) as store:
         found = await store.versions(name)
@@ -77,6 +79,27 @@ async def versions(args: argparse.Namespace, settings: Settings, out: TextIO) ->
             file=out,
         )
     print(f"* default: {name}@{default}", file=out)
+    return 0
+
+
+async def every_runbook(settings: Settings, out: TextIO) -> int:
+    """`versions` without a name: one line a runbook, its default and its latest version."""
+    async with opened_store(settings, read_only=True) as store:
+        rows = []
+        for name in await store.runbook_names():
+            found = await store.versions(name)
+            rows.append((name, await store.default_number(name), found[-1]))
+    if not rows:
+        raise UserError("Nothing is published yet; run `runbook-bot publish` first.")
+    width = max(len("runbook"), *(len(name) for name, _, _ in rows)) + 2
+    print(f"{'runbook':<{width}}{'default':<9}{'latest':<8}{'published (UTC)':<22}by", file=out)
+    for name, default, latest in rows:
+        when = latest.published_at[:19].replace("T", " ")
+        print(
+            f"{name:<{width}}{'@' + str(default) if default else '-':<9}"
+            f"{'@' + str(latest.number):<8}{when:<22}{latest.author}",
+            file=out,
+        )
     return 0
 
 

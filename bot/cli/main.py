@@ -82,8 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--as", dest="actor", metavar="USER", help="author (default: RUNBOOK_AUTHOR or your login)"
     )
 
-    p = add("versions", f"{CATALOG}:versions", "list the published versions of a runbook")
-    p.add_argument("name", metavar="NAME")
+    p = add(
+        "versions",
+        f"{CATALOG}:versions",
+        "list the published versions of a runbook (of every runbook, without NAME)",
+    )
+    p.add_argument("name", metavar="NAME", nargs="?", help="a runbook (default: all of them)")
 
     p = add("show", f"{CATALOG}:show", "print the published source of a version")
     p.add_argument("ref", metavar="REF", help=REF_HELP)

@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot import event_loop
 from bot.cli.main import build_parser, resolve
+from bot.ledger.sqlite_store import SqliteStore
 from tests.conftest import REPO, CliRunner
 
 
@@ -81,6 +83,45 @@ def test_versions_show_diff_promote(cli: CliRunner, runbooks_dir: Path) -> None:
     promoted = cli("promote", "restart-service@1")
     assert promoted.code == 0 and "is now the default (was restart-service@2)." in promoted.out
     assert "expires: 15m" in cli("show", "restart-service").out
+
+
+def test_versions_without_a_name_lists_every_runbook(cli: CliRunner, runbooks_dir: Path) -> None:
+    assert cli("publish").code == 0
+    assert cli("versions").err.strip() == ""
+    path = runbooks_dir / "restart-service.yml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("expires: 15m", "expires: 5m"), encoding="utf-8"
+    )
+    cli("publish", "--as", "alice")
+    cli("promote", "restart-service@1")
+    lines = cli("versions").out.splitlines()
+    assert lines[0].split() == ["runbook", "default", "latest", "published", "(UTC)", "by"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert sorted(rows) == [
+        "customer-comms-outage",
+        "database-failover",
+        "disk-full-triage",
+        "restart-service",
+        "security-incident-intake",
+    ]
+    assert rows["restart-service"][1:3] == ["@1", "@2"] and rows["restart-service"][-1] == "alice"
+    assert (
+        rows["disk-full-triage"][1:3] == ["@1", "@1"] and rows["disk-full-triage"][-1] == "tester"
+    )
+
+
+def test_versions_of_a_ledger_with_nothing_published_says_to_publish(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    async def genesis_only() -> None:
+        await (await SqliteStore.open(tmp_path / "bot.db")).close()
+
+    event_loop.run(genesis_only())
+    result = cli("versions")
+    assert (result.code, result.err.strip()) == (
+        1,
+        "error: Nothing is published yet; run `runbook-bot publish` first.",
+    )
 
 
 def test_errors_are_sentences_on_stderr_with_exit_1(cli: CliRunner) -> None:
