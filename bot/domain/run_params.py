@@ -31,11 +31,13 @@ def resolve_params(runbook: Runbook, given: Mapping[str, str]) -> dict[str, Any]
         elif param.default is not None:
             values[name] = param.default
         elif param.required:
-            missing.append(f"{name} ({param.type.value})")
+            missing.append((name, param.type.value))
         else:
             values[name] = False if param.type is ParamType.BOOLEAN else ""
     if missing:
-        raise UserError(f"{runbook.name} needs {', '.join(missing)}; add them as key=value.")
+        needed = ", ".join(f"{name} ({kind})" for name, kind in missing)
+        how = f"add it as {missing[0][0]}=VALUE" if len(missing) == 1 else "add them as key=value"
+        raise UserError(f"{runbook.name} needs {needed}; {how}.")
     return values
 
 

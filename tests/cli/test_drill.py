@@ -87,7 +87,7 @@ def test_missing_params_are_explained_before_anything_is_recorded(
     assert result.returncode == 1
     assert (
         result.stderr.strip()
-        == "error: restart-service needs service (string); add them as key=value."
+        == "error: restart-service needs service (string); add it as service=VALUE."
     )
     bad = bot(tmp_path, runbooks_dir, "run", "restart-service", "service", "--as", "U1")
     assert bad.stderr.strip() == "error: 'service' is not key=value; write for example service=api."

@@ -35,7 +35,7 @@ def test_start_pins_version_records_params_and_presents_the_first_step() -> None
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({}, "restart-service needs service (string); add them as key=value."),
+        ({}, "restart-service needs service (string); add it as service=VALUE."),
         ({"service": "API!"}, "service 'API!' does not match ^[a-z0-9-]+$."),
         ({"service": "api", "env": "prod"}, "env must be one of staging, production, not 'prod'."),
         (
@@ -312,3 +312,15 @@ def test_notes_are_amended_by_new_entries_and_a_full_run_completes() -> None:
     amended = sim.events[-1]
     assert amended.kind == "note.amended" and amended.payload["was"] == "preserve ok"
     assert sim.state.step("preserve").note == "hold placed at 10:05"
+
+
+def test_several_missing_params_are_named_together() -> None:
+    runbook = parse(
+        "name: two\ntitle: Two\nparams:\n"
+        "  host: {type: string, required: true}\n"
+        "  ticket: {type: string, required: true}\n"
+        "steps:\n  - id: a\n    title: A\n"
+    )
+    with pytest.raises(UserError) as caught:
+        Sim(runbook, params={})
+    assert str(caught.value) == "two needs host (string), ticket (string); add them as key=value."
