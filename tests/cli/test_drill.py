@@ -128,6 +128,7 @@ def test_status_lists_every_step_and_a_bad_note_says_what_to_type(
     result = drill_restart_api(tmp_path, runbooks_dir, script)
     lines = result.stdout.splitlines()
     assert "! Name the step and the new note: note STEP TEXT" in lines
+    assert "    with: service=api" in lines  # the health check's arguments, as typed
     refused = next(line for line in lines if "has no step 'tell-support'" in line)
     assert refused.endswith("; its steps are announce, check, restart, verify, all-clear.")
     listing = [line for line in lines if line.startswith("  [")]
