@@ -213,6 +213,32 @@ async def _printing_poster(out: TextIO) -> Callable[[str, str], Awaitable[Any]]:
     return post
 
 
+async def runs(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """The runs the ledger knows, from Slack and drills alike: what `--resume` needs."""
+    async with opened_store(settings, read_only=True) as store:
+        listed = await store.runs(status=None if args.all else "active")
+        started = {r["run_id"]: await store.entry(int(r["started_seq"])) for r in listed}
+    if not listed:
+        print("No runs yet." if args.all else "No run is active.", file=out)
+        return 0
+    width = max(len(str(r["run_id"])) for r in listed) + 2
+    print(
+        f"{'run':<{width}}{'runbook':<28}{'status':<11}{'started (UTC)':<21}{'by':<12}channel",
+        file=out,
+    )
+    for r in listed:
+        entry = started[r["run_id"]]
+        when = entry.ts[:19].replace("T", " ") if entry else "?"
+        version = entry.data.get("number") if entry else None
+        runbook = f"{r['runbook']}@{version}" if version else str(r["runbook"])
+        print(
+            f"{r['run_id']:<{width}}{runbook:<28}{r['status']:<11}{when:<21}"
+            f"{r['requester']:<12}{r['channel']}",
+            file=out,
+        )
+    return 0
+
+
 async def drill(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     actor = acting_person(args.actor)
     params = parse_params(args.params)
@@ -226,6 +252,8 @@ async def drill(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         service = RunService(store, registry, roles_from_file(roles), post=poster)
         if args.resume:
             run_id = args.resume
+            if run_id not in {r["run_id"] for r in await store.runs()}:
+                raise UserError(f"There is no run {run_id!r}; `runbook-bot runs` lists them.")
             resumed = await service.load(run_id)
             print(f"run {run_id} of {resumed.version.short}, resumed by {actor}", file=out)
         elif args.ref:

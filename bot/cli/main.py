@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", metavar="RUN_ID", help="continue an active run instead of starting one"
     )
 
+    p = add("runs", f"{DRILL}:runs", "list the active runs (every run with --all)")
+    p.add_argument("--all", action="store_true", help="ended runs too, oldest first")
+
     ledger = sub.add_parser(
         "ledger",
         help="verify, export and checkpoint the ledger",

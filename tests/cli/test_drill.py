@@ -107,6 +107,15 @@ def test_a_run_left_active_can_be_resumed(tmp_path: Path, runbooks_dir: Path) ->
     )
     assert first.returncode == 4
     run_id = first.stdout.split("--resume ")[1].split("`")[0]
+    listing = bot(tmp_path, runbooks_dir, "runs").stdout.splitlines()
+    assert listing[0].split() == ["run", "runbook", "status", "started", "(UTC)", "by", "channel"]
+    assert listing[1].split()[:3] == [run_id, "customer-comms-outage@1", "active"]
+    assert listing[1].split()[-2:] == ["U1", "local"] and len(listing) == 2
+    unknown = bot(tmp_path, runbooks_dir, "run", "--resume", "run-nope", "--as", "U2")
+    assert (
+        unknown.stderr.strip()
+        == "error: There is no run 'run-nope'; `runbook-bot runs` lists them."
+    )
     script = "done\ndone\ndone updated at 10:30\ndone\n"
     second = bot(tmp_path, runbooks_dir, "run", "--resume", run_id, "--as", "U2", stdin=script)
     assert second.returncode == 0, second.stdout
@@ -118,6 +127,11 @@ def test_a_run_left_active_can_be_resumed(tmp_path: Path, runbooks_dir: Path) ->
         bot(tmp_path, runbooks_dir, "run", "--as", "U2").stderr.strip()
         == "error: Name the runbook to run (REF), or give --resume RUN_ID."
     )
+    assert bot(tmp_path, runbooks_dir, "runs").stdout == "No run is active.\n"
+    ended = bot(tmp_path, runbooks_dir, "runs", "--all").stdout.splitlines()
+    assert [line.split()[:3] for line in ended[1:]] == [
+        [run_id, "customer-comms-outage@1", "completed"]
+    ]
 
 
 def test_status_lists_every_step_and_a_bad_note_says_what_to_type(
