@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ LEASE_SECONDS = 30.0  # renewed before every post
 # Runs delivered at once. Every kicked run waits for acks to pause; letting only a few through
 # at each pause keeps their ledger reads and leases from queueing in front of the next acks.
 MAX_DELIVERIES = 8
+REDRAWN_KEPT = 10_000  # runs remembered as redrawn: a bound on memory, far above live runs
 ROOT_SEARCH_PAGES = 10  # of 200 messages: a lost root is looked for this far back, no further
 
 
@@ -69,7 +71,8 @@ class Outbox:
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_DELIVERIES))
     _waiting: set[str] = field(default_factory=set)  # runs with a delivery not yet begun
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _redrawn: set[str] = field(default_factory=set)  # runs whose cards were redrawn since start
+    # Runs whose cards were all redrawn since this process started, the latest REDRAWN_KEPT.
+    _redrawn: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _unredrawn: dict[str, set[str]] = field(default_factory=dict)  # run -> steps to redraw
     owner: str = field(default_factory=process_owner)
 
@@ -169,7 +172,7 @@ class Outbox:
         # post and its card's redraw must not leave a card without its buttons, nor an ended
         # run's cards and root with buttons (start-up brings back ended runs left unsettled).
         # A run that ends in this process was synced while active, so only its changed cards
-        # are redrawn as it ends.
+        # are redrawn as it ends, or when an entry reaches it later.
         first = run_id not in self._redrawn
         for entry in entries:
             step_id = entry.data.get("step")
@@ -202,11 +205,12 @@ class Outbox:
                 loaded, channel, root_ts, {s: presented[s] for s in touched if s in presented}
             )
         self._unredrawn.pop(run_id, None)
+        self._redrawn[run_id] = None
+        self._redrawn.move_to_end(run_id)
+        if len(self._redrawn) > REDRAWN_KEPT:  # an evicted run gets all its cards redrawn again
+            self._redrawn.popitem(last=False)
         if loaded.state.status is not RunStatus.ACTIVE:
-            self._redrawn.discard(run_id)  # an ended run's cards have no buttons to restore
             await self.delivery.settle(run_id)
-        else:
-            self._redrawn.add(run_id)
 
     async def _root(self, loaded: LoadedRun, entries: list[Entry]) -> tuple[str, str]:
         """Post the run's root message once. When an earlier process began to post it and

@@ -62,6 +62,28 @@ async def test_a_late_entry_on_a_settled_run_is_posted_after_a_crash(bot: Bot) -
     assert settled(bot.runtime.outbox.delivery.path)[run_id] == 1
 
 
+async def test_an_entry_after_the_end_redraws_only_its_own_card(bot: Bot) -> None:
+    """A run that ended in this process keeps its place among the redrawn: a note amended
+    afterwards redraws that step's card (and the root, which shows the run's status), not every
+    card of the run again."""
+    run_id = await started(bot)
+    step = (await bot.runtime.service.load(run_id)).state.current
+    assert step is not None
+    await bot.runtime.service.done(run_id, step.id, actor=SRE, note="posted")
+    bot.runtime.outbox.kick(run_id)
+    await bot.settle()
+    await bot.runtime.service.abort(run_id, actor=SRE, reason="drill over")
+    bot.runtime.outbox.kick(run_id)
+    await bot.settle()
+    before = bot.emulator.count("chat.update")
+    await bot.runtime.service.amend(run_id, step.id, actor=SRE, note="posted at 10:02")
+    bot.runtime.outbox.kick(run_id)
+    await bot.settle()
+    assert bot.emulator.count("chat.update") - before == 2  # that card, and the root's status
+    shown, expected = await thread_matches_ledger(bot, run_id)
+    assert shown == expected
+
+
 @dataclass
 class DiesBeforeTheRedraw(Outbox):
     """An outbox whose process is killed as it begins to redraw a run's cards and root."""
