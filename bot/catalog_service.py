@@ -103,6 +103,15 @@ class PromoteOutcome:
         return f"{self.version.label} is now the default{was}."
 
 
+async def defaults(store: LedgerStore, query: str = "") -> list[VersionInfo]:
+    """The default version of each published runbook whose name contains `query`."""
+    return [
+        await find(store, Ref(name))
+        for name in await store.runbook_names()
+        if not query or query.lower() in name
+    ]
+
+
 async def promote(store: LedgerStore, ref: Ref, *, actor: str) -> PromoteOutcome:
     version = await find(store, ref)
     previous = await store.default_number(version.name)

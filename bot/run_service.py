@@ -141,6 +141,18 @@ class RunService:
         """The runbook of a published version, checked against its hash."""
         return (await self._pinned(ref))[1]
 
+    async def titles(self, versions: list[VersionInfo]) -> dict[str, str]:
+        """Each version's runbook title, for the catalog; a version this bot refuses to run
+        shows its name (starting it then says why)."""
+        titles = {}
+        for version in versions:
+            try:
+                runbook = await self.pinned_runbook(Ref(version.name, number=version.number))
+            except UserError:
+                continue
+            titles[version.name] = runbook.title
+        return titles
+
     async def load(self, run_id: str) -> LoadedRun:
         """The run as the ledger has it now."""
         return await self.from_entries(run_id, await self.store.read(run_id=run_id))

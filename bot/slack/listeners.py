@@ -24,6 +24,7 @@ from bot.ledger.chain import Entry
 from bot.ledger.store import LedgerStore
 from bot.logs import log_context
 from bot.run_service import RunService
+from bot.slack.app_home import publish_home
 from bot.slack.blocks import catalog_blocks, help_blocks
 from bot.slack.dedupe import SeenEvents
 from bot.slack.ids import ActionId, ButtonValue, decode, decode_start
@@ -144,7 +145,8 @@ class Listeners:
             case slash.Help(problem):
                 await ack(text=slash.USAGE, blocks=help_blocks(slash.USAGE, problem))
             case slash.ListRunbooks(query):
-                versions, titles = await self._catalog(query)
+                versions = await catalog_service.defaults(self.store, query)
+                titles = await self.service.titles(versions)
                 await ack(text="Runbooks", blocks=catalog_blocks(versions, titles))
             case slash.Start(ref, params):
                 await self._start(ack, ref, params, user, channel, trigger_id)
@@ -221,16 +223,6 @@ class Listeners:
             await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
         except (aiohttp.ClientError, SlackApiError) as exc:
             logger.warning("could not answer %s: %s", user, exc)
-
-    async def _catalog(self, query: str) -> tuple[list[Any], dict[str, str]]:
-        versions, titles = [], {}
-        for name in await self.store.runbook_names():
-            if query and query.lower() not in name:
-                continue
-            version = await catalog_service.find(self.store, Ref(name))
-            versions.append(version)
-            titles[name] = name
-        return versions, titles
 
     async def _start(
         self,
@@ -361,20 +353,6 @@ class Listeners:
         self._count(await self.service.complete_hook(run_id, step, attempt))
         self.outbox.kick(run_id)
 
-    async def _channels_of(self, user: str) -> set[str]:
-        """Channels the user is in; on an API error, none (they still see runs they started)."""
-        try:
-            response = await self.client.users_conversations(
-                user=user, types="public_channel,private_channel", limit=1000
-            )
-        except SlackApiError:
-            logger.warning(
-                "users.conversations failed for %s; App Home shows only their own runs", user
-            )
-            return set()
-        listed: list[dict[str, Any]] = response.get("channels", [])
-        return {str(c["id"]) for c in listed}
-
     # ---- App Home ----------------------------------------------------------------------
 
     async def home(self, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -383,46 +361,7 @@ class Listeners:
         if not self.seen_events.first_time(str(body.get("event_id", ""))):
             self.metrics.duplicate_events.inc()
             return
-        self.later(self._publish_home(str(event["user"])))
-
-    async def _publish_home(self, user: str) -> None:
-        versions, titles = await self._catalog("")
-        runs = await self.store.runs()
-        channels = await self._channels_of(user)
-        active = [
-            r
-            for r in runs
-            if r["status"] == "active" and (r["channel"] in channels or r["requester"] == user)
-        ]
-        recent = [r for r in reversed(runs) if r["status"] != "active"][:10]
-
-        def lines(rows: list[dict[str, Any]], empty: str) -> str:
-            return (
-                "\n".join(
-                    f"• `{r['run_id']}` {escape(r['runbook'])} in <#{escape(r['channel'])}>, {r['status']}, by <@{escape(r['requester'])}>"
-                    for r in rows
-                )
-                or empty
-            )
-
-        blocks = [
-            {"type": "header", "text": {"type": "plain_text", "text": "Runbooks"}},
-            *catalog_blocks(versions, titles)[:40],
-            {"type": "header", "text": {"type": "plain_text", "text": "Active runs"}},
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": truncate(lines(active, "None right now."), 2900),
-                },
-            },
-            {"type": "header", "text": {"type": "plain_text", "text": "Recent runs"}},
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": truncate(lines(recent, "None yet."), 2900)},
-            },
-        ]
-        await self.client.views_publish(user_id=user, view={"type": "home", "blocks": blocks})
+        self.later(publish_home(self.service, self.client, str(event["user"])))
 
     # ---- modals ------------------------------------------------------------------------
 

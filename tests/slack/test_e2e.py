@@ -191,6 +191,8 @@ async def test_app_home_shows_the_catalog_and_runs_once_per_event(bot: Bot) -> N
     home = bot.workspace.views[bot.workspace.homes[SRE]].view
     text = json.dumps(home)
     assert "runbook.start" in text and "Active runs" in text
+    catalog = text.split("Active runs")[0]
+    assert "*Restart a stuck service*" in catalog and "*Triage a full disk*" in catalog  # titles
     active = text.split("Active runs")[1].split("Recent runs")[0]
     assert "customer-comms-outage" in active and elsewhere not in active  # only the user's channels
 
@@ -353,3 +355,10 @@ async def test_a_root_posted_just_before_a_crash_is_found_not_posted_again(bot: 
         thread = [m.text.split(" ", 1)[0] for m in bot.workspace.thread(roots[0].ts)]
         entries = await bot.runtime.store.read(run_id=run_id)
         assert thread == [f"`#{e.seq}`" for e in entries]
+
+
+async def test_the_catalog_shows_each_runbook_by_its_title(bot: Bot) -> None:
+    answer = await bot.command("list restart")
+    text = json.dumps(answer.body)
+    assert "*Restart a stuck service*" in text and "`restart-service@1`" in text
+    assert "disk-full-triage" not in text  # only names containing the query
