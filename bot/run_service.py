@@ -1,6 +1,7 @@
 """Start runs and apply decisions. State is folded from the ledger; every decision is a
 conditional append on the run's version, so of two racing clicks exactly one takes effect.
-No Slack imports: Slack, the terminal drill and tests all come through here."""
+No Slack imports: Slack, the terminal drill and tests all come through here. Hook steps (run,
+roll back, plan, recover after a restart) are in run_hooks.py, mixed in."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import logging
 import random
 import secrets as token
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,25 +19,21 @@ from bot import catalog_service
 from bot.domain import hook_commands as hc
 from bot.domain import run_commands as rc
 from bot.domain.policy import Seen
-from bot.domain.run_commands import CommandRefused, Context, Pending
-from bot.domain.run_params import REDACTED, rendered_args
-from bot.domain.run_state import Event, RunState, StepStatus, apply, fold
+from bot.domain.run_commands import Context, Pending
+from bot.domain.run_state import fold
 from bot.domain.runbook import RolesFile, Runbook
 from bot.domain.validation import validate_runbook
 from bot.domain.versions import Ref, VersionInfo, content_hash
 from bot.errors import ConflictError, UserError
-from bot.hooks.api import HookContext
-from bot.hooks.executor import DEFAULT_TIMEOUT_S, execute
 from bot.hooks.registry import Registry
 from bot.ledger.chain import Entry, NewEvent
 from bot.ledger.store import LedgerStore
-from bot.logs import log_context
+from bot.loaded_run import LoadedRun, Unfolded, event_of
+from bot.run_hooks import HookSteps, Poster, RoleResolver
 
 logger = logging.getLogger("runbook-bot.runs")
 ATTEMPTS = 12
 KNOWN_RUNS = 4096  # folded states kept for the next decision; a run's state is a few KB
-RoleResolver = Callable[[str], Awaitable[set[str]]]
-Poster = Callable[[str, str], Awaitable[Any]]
 
 
 def utc_now() -> datetime:
@@ -52,47 +49,8 @@ def roles_from_file(roles: RolesFile) -> RoleResolver:
     return resolve
 
 
-@dataclass(frozen=True)
-class LoadedRun:
-    state: RunState
-    runbook: Runbook
-    version: VersionInfo
-    pinned: dict[str, str]
-
-    @property
-    def run_id(self) -> str:
-        return self.state.run_id
-
-    @property
-    def run_version(self) -> int:
-        return self.state.version
-
-
-@dataclass(frozen=True)
-class Unfolded:
-    """A run as this process decided from it, and the entries it appended after: folding
-    them waits until a decision needs the result."""
-
-    loaded: LoadedRun
-    entries: list[Entry]
-
-    @property
-    def run_id(self) -> str:
-        return self.loaded.state.run_id
-
-    @property
-    def run_version(self) -> int:
-        return self.entries[-1].run_version or 0
-
-    def fold(self) -> LoadedRun:
-        state = self.loaded.state
-        for entry in self.entries:
-            state = apply(state, _event(entry))
-        return replace(self.loaded, state=state)
-
-
 @dataclass
-class RunService:
+class RunService(HookSteps):
     store: LedgerStore
     registry: Registry
     resolve_roles: RoleResolver
@@ -161,7 +119,7 @@ class RunService:
         """The run folded from `entries`, all of the run's entries as just read."""
         if not entries:
             raise UserError(f"There is no run {run_id!r}; `/runbook status` lists the active ones.")
-        state = fold(run_id, [_event(e) for e in entries])
+        state = fold(run_id, [event_of(e) for e in entries])
         version, runbook, pinned = await self._pinned(Ref(state.runbook, number=state.number))
         loaded = LoadedRun(state, runbook, version, pinned)
         self._remember(loaded)
@@ -255,30 +213,6 @@ class RunService:
         self.defer(later())
         return []
 
-    async def _plan(self, run_id: str, entries: list[Entry]) -> list[Entry]:
-        """When a guarded hook step starts waiting for approval, ask the hook for a dry-run
-        plan (if it offers them) so approvers see what it would do."""
-        requested = [
-            e for e in entries if e.kind == "approval.requested" and not e.data.get("again")
-        ]
-        if not requested:
-            return []
-        step_id = str(requested[-1].data["step"])
-        loaded = await self.load(run_id)
-        step = loaded.runbook.step(step_id)
-        spec = self.registry.get(step.hook) if step.hook else None
-        if spec is None or not spec.plans or loaded.pinned.get(spec.name) != spec.source_sha256:
-            return []
-        run_secrets = self._secrets.get(run_id, {})
-        context = HookContext(
-            run_id=run_id, step_id=step_id, idempotency_key=f"{run_id}:{step_id}:plan", dry_run=True
-        )
-        args = rendered_args(loaded.state, step.with_, run_secrets)
-        outcome = await execute(spec, args, context, limit_s=hc.PLAN_TIMEOUT_S, secrets=run_secrets)
-        return await self.decide(
-            run_id, lambda r, c: hc.record_plan(r.state, step_id, outcome, ctx=c)
-        )
-
     # ---- commands ---------------------------------------------------------------------
 
     async def start(
@@ -359,159 +293,3 @@ class RunService:
             if hook_run == run_id:
                 task.cancel()  # the abort is recorded; the hook's outcome will change nothing
         return entries
-
-    # ---- hooks ------------------------------------------------------------------------
-
-    def _check_runnable(self, loaded: LoadedRun, step_id: str, hook_name: str) -> None:
-        """The reviewed code is the code that runs; secrets must still be known."""
-        spec = self.registry.get(hook_name)
-        pinned = loaded.pinned.get(hook_name)
-        if spec is None:
-            raise CommandRefused(
-                f"Hook {hook_name!r} is not loaded in this bot; check runbooks/hooks/ and the bot's log."
-            )
-        if pinned is None:
-            raise CommandRefused(
-                f"{loaded.version.short} did not pin hook {hook_name!r}; publish the runbook again."
-            )
-        if spec.source_sha256 != pinned:
-            raise CommandRefused(
-                f"Hook {hook_name!r} changed since {loaded.version.short} was published "
-                f"(pinned sha256:{pinned[:12]}, now sha256:{spec.source_sha256[:12]}); "
-                "publish again so the new code is reviewed and pinned."
-            )
-        lost = [
-            n
-            for n, p in loaded.runbook.params.items()
-            if p.secret
-            and loaded.state.params.get(n) == REDACTED
-            and n not in self._secrets.get(loaded.state.run_id, {})
-        ]
-        if lost:
-            raise CommandRefused(
-                f"The secret param {', '.join(lost)} is not known after the bot restarted (secrets are never stored); "
-                "abort this run and start a new one."
-            )
-
-    async def begin_hook(self, run_id: str, step_id: str, *, actor: str) -> list[Entry]:
-        """Record that the hook starts (after checking its pinned code); fast, so Slack can be
-        acknowledged right after. `complete_hook` then runs it."""
-
-        def start(loaded: LoadedRun, ctx: Context) -> list[Pending]:
-            pending = hc.start_hook(loaded.state, step_id, actor=actor, ctx=ctx)
-            hook_name = loaded.runbook.step(step_id).hook
-            assert hook_name is not None
-            self._check_runnable(loaded, step_id, hook_name)
-            return pending
-
-        return await self.decide(run_id, start)
-
-    async def complete_hook(self, run_id: str, step_id: str, attempt: int) -> list[Entry]:
-        return await self._execute(run_id, step_id, attempt)
-
-    async def run_hook(self, run_id: str, step_id: str, *, actor: str) -> list[Entry]:
-        """Record the start, run the hook, record the outcome. Returns every entry appended."""
-        started = await self.begin_hook(run_id, step_id, actor=actor)
-        if not started:
-            return []
-        attempt = int(started[0].data["attempt"])
-        return [*started, *await self.complete_hook(run_id, step_id, attempt)]
-
-    async def _execute(self, run_id: str, step_id: str, attempt: int) -> list[Entry]:
-        loaded = await self.load(run_id)
-        step = loaded.runbook.step(step_id)
-        assert step.hook is not None
-        spec = self.registry.get(step.hook)
-        assert spec is not None
-        run_secrets = self._secrets.get(run_id, {})
-        context = HookContext(
-            run_id=run_id,
-            step_id=step_id,
-            idempotency_key=hc.idempotency_key(loaded.state, step_id, attempt),
-            post=self.post,
-        )
-        args = rendered_args(loaded.state, step.with_, run_secrets)
-        with log_context(run_id=run_id, step_id=step_id):  # the hook's own log lines name them too
-            logger.info("running hook %s, attempt %d", step.hook, attempt)
-            limit = step.timeout or DEFAULT_TIMEOUT_S
-            task = asyncio.create_task(
-                execute(spec, args, context, limit_s=limit, secrets=run_secrets)
-            )
-        self._hooks[(run_id, step_id)] = task
-        try:
-            outcome = await task
-        except asyncio.CancelledError:
-            logger.info("hook %s of %s was cancelled by an abort", step.hook, run_id)
-            return []
-        finally:
-            self._hooks.pop((run_id, step_id), None)
-        return await self.decide(
-            run_id, lambda r, c: hc.finish_hook(r.state, step_id, attempt, outcome, ctx=c)
-        )
-
-    async def rollback(self, run_id: str, step_id: str, *, actor: str) -> list[Entry]:
-        roles = await self.resolve_roles(actor)
-        started = await self.decide(
-            run_id,
-            lambda r, c: hc.start_rollback(r.state, step_id, actor=actor, actor_roles=roles, ctx=c),
-        )
-        if not started or started[0].kind != "rollback.started":
-            return started
-        loaded = await self.load(run_id)
-        rollback = loaded.runbook.step(step_id).rollback
-        assert rollback is not None
-        spec = self.registry.get(rollback.hook)
-        if spec is None or loaded.pinned.get(rollback.hook) != spec.source_sha256:
-            outcome = hc.HookOutcome(
-                ok=False,
-                error=f"rollback hook {rollback.hook!r} is missing or changed since publishing",
-            )
-        else:
-            run_secrets = self._secrets.get(run_id, {})
-            args = rendered_args(loaded.state, rollback.with_, run_secrets)
-            context = HookContext(
-                run_id=run_id,
-                step_id=step_id,
-                idempotency_key=f"{run_id}:{step_id}:rollback",
-                post=self.post,
-            )
-            outcome = await execute(
-                spec,
-                args,
-                context,
-                limit_s=rollback.timeout or DEFAULT_TIMEOUT_S,
-                secrets=run_secrets,
-            )
-        finished = await self.decide(
-            run_id, lambda r, c: hc.finish_rollback(r.state, step_id, outcome, ctx=c)
-        )
-        return [*started, *finished]
-
-    # ---- after a restart --------------------------------------------------------------
-
-    async def recover(self) -> list[Entry]:
-        """For each active run (from the runs index, not the whole history): a hook that was
-        running when the bot stopped is retried with the same idempotency key if the step is
-        idempotent, and otherwise put to a person."""
-        appended: list[Entry] = []
-        for run in await self.store.runs(status="active"):
-            run_id = run["run_id"]
-            loaded = await self.load(run_id)
-            current = loaded.state.current
-            if current is None or current.status is not StepStatus.RUNNING:
-                continue
-            step = loaded.runbook.step(current.id)
-            if step.idempotent:
-                logger.info("retrying idempotent hook %s of %s after a restart", step.hook, run_id)
-                appended += await self._execute(run_id, current.id, current.attempts)
-            else:
-                appended += await self.decide(run_id, lambda r, c: hc.interrupted(r.state, c))
-        return appended
-
-
-def _parse_ts(ts: str) -> datetime:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-
-
-def _event(entry: Entry) -> Event:
-    return Event(entry.kind, entry.actor, entry.data, _parse_ts(entry.ts), entry.run_version or 0)

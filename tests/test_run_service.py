@@ -12,7 +12,8 @@ from bot.domain.run_state import RunStatus
 from bot.domain.versions import Ref
 from bot.errors import UserError
 from bot.ledger.chain import NewEvent
-from bot.run_service import RunService, Unfolded
+from bot.loaded_run import Unfolded
+from bot.run_service import RunService
 from tests.service_fixtures import add_team_runbooks, publish_all, service
 
 IC, SRE, DBA1, DBA2, LEGAL, SUPPORT = (

@@ -23,7 +23,8 @@ from bot.errors import UserError
 from bot.hooks.registry import load_registry
 from bot.ledger.chain import Entry
 from bot.ledger.export import describe
-from bot.run_service import LoadedRun, RunService, roles_from_file
+from bot.loaded_run import LoadedRun
+from bot.run_service import RunService, roles_from_file
 
 HELP = """commands:
   done [NOTE]            mark a checklist step done

@@ -28,7 +28,8 @@ from bot.ledger.chain import Entry
 from bot.ledger.checkpoints import make_checkpoint
 from bot.ledger.sqlite_store import utc_now
 from bot.ledger.store import LedgerStore
-from bot.run_service import LoadedRun, RunService
+from bot.loaded_run import LoadedRun
+from bot.run_service import RunService
 from bot.slack.blocks import entry_blocks, entry_text, fit, root_message, step_card
 from bot.slack.delivery import process_owner
 from bot.slack.foreground import Foreground

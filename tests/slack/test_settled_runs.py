@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.domain.versions import Ref
 from bot.ledger.chain import Entry, NewEvent
 from bot.ledger.sqlite_store import SqliteStore
-from bot.run_service import LoadedRun
+from bot.loaded_run import LoadedRun
 from bot.slack.delivery import DeliveryStore
 from bot.slack.ids import ActionId
 from bot.slack.outbox import Outbox
