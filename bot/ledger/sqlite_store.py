@@ -56,6 +56,10 @@ def utc_now() -> str:
 Outcome = list[Entry] | ConflictError
 
 
+def _unusable(path: Path, exc: sqlite3.DatabaseError) -> UserError:
+    return UserError(f"{path} is not a usable SQLite database: {exc}.")
+
+
 def _conflict(exc: sqlite3.IntegrityError) -> ConflictError:
     return ConflictError(f"Another writer got there first ({exc}); reload and decide again.")
 
@@ -115,7 +119,7 @@ class SqliteStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous.value}")
         except sqlite3.DatabaseError as exc:
-            raise UserError(f"{self.path} is not a usable SQLite database: {exc}.") from None
+            raise _unusable(self.path, exc) from None
         self._conn = conn
         if self._schema_current() and self._has_genesis():
             return  # the usual start: no write lock to wait for behind other writers
@@ -139,11 +143,15 @@ class SqliteStore:
                 isolation_level=None,
                 timeout=BUSY_TIMEOUT_MS / 1000,
             )
+        except sqlite3.DatabaseError as exc:
+            raise _unusable(self.path, exc) from None
+        try:
             has_ledger = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger_entries'"
             ).fetchone()
         except sqlite3.DatabaseError as exc:
-            raise UserError(f"{self.path} is not a usable SQLite database: {exc}.") from None
+            conn.close()
+            raise _unusable(self.path, exc) from None
         if has_ledger is None:
             conn.close()
             raise UserError(
