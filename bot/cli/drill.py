@@ -217,8 +217,7 @@ async def _printing_poster(out: TextIO) -> Callable[[str, str], Awaitable[Any]]:
 async def runs(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """The runs the ledger knows, from Slack and drills alike: what `--resume` needs."""
     async with opened_store(settings, read_only=True) as store:
-        listed = await store.runs(status=None if args.all else "active")
-        started = {r["run_id"]: await store.entry(int(r["started_seq"])) for r in listed}
+        listed = await store.runs(status=None if args.all else "active", with_start=True)
     if not listed:
         print("No runs yet." if args.all else "No run is active.", file=out)
         return 0
@@ -228,10 +227,8 @@ async def runs(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
         file=out,
     )
     for r in listed:
-        entry = started[r["run_id"]]
-        when = entry.ts[:19].replace("T", " ") if entry else "?"
-        version = entry.data.get("number") if entry else None
-        runbook = f"{r['runbook']}@{version}" if version else str(r["runbook"])
+        when = str(r["started_at"])[:19].replace("T", " ")
+        runbook = f"{r['runbook']}@{r['number']}" if r["number"] else str(r["runbook"])
         print(
             f"{r['run_id']:<{width}}{runbook:<28}{r['status']:<11}{when:<21}"
             f"{r['requester']:<12}{r['channel']}",

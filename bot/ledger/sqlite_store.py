@@ -387,13 +387,25 @@ class SqliteStore:
     async def default_number(self, name: str) -> int | None:
         return await self._run(self._default_sync, name)
 
-    async def runs(self, *, status: str | None = None) -> list[dict[str, Any]]:
+    async def runs(
+        self, *, status: str | None = None, with_start: bool = False
+    ) -> list[dict[str, Any]]:
         def query() -> list[dict[str, Any]]:
-            sql = "SELECT run_id, runbook, channel, requester, status, started_seq, last_seq FROM runs"
+            sql = (
+                "SELECT r.run_id, r.runbook, r.channel, r.requester, r.status, r.started_seq,"
+                " r.last_seq"
+            )
+            if with_start:
+                sql += (
+                    ", e.ts AS started_at, json_extract(e.payload, '$.number') AS number"
+                    " FROM runs r JOIN ledger_entries e ON e.seq = r.started_seq"
+                )
+            else:
+                sql += " FROM runs r"
             args: tuple[str, ...] = ()
             if status is not None:
-                sql, args = sql + " WHERE status = ?", (status,)
-            cursor = self._db.execute(sql + " ORDER BY started_seq", args)
+                sql, args = sql + " WHERE r.status = ?", (status,)
+            cursor = self._db.execute(sql + " ORDER BY r.started_seq", args)
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor]
 

@@ -38,8 +38,12 @@ class LedgerStore(Protocol):
 
     async def default_number(self, name: str) -> int | None: ...
 
-    async def runs(self, *, status: str | None = None) -> list[dict[str, Any]]:
-        """The runs index: run_id, runbook, channel, requester, status, started_seq, last_seq."""
+    async def runs(
+        self, *, status: str | None = None, with_start: bool = False
+    ) -> list[dict[str, Any]]:
+        """The runs index: run_id, runbook, channel, requester, status, started_seq, last_seq;
+        with `with_start`, also started_at and number (the version) from each run's first
+        entry, in the same query."""
         ...
 
     async def close(self) -> None: ...

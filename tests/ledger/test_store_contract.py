@@ -186,3 +186,22 @@ async def test_catalog_projection_follows_published_entries(backend: LedgerStore
     assert await backend.runbook_names() == ["rb"]
     with pytest.raises(ConflictError):  # a second rb@1 is refused by key, not by a prior check
         await backend.append([NewEvent("runbook.published", "bob", dict(payload, sha256="e" * 64))])
+
+
+async def test_the_runs_index_follows_run_entries(backend: LedgerStore) -> None:
+    def started(run_id: str, number: int) -> NewEvent:
+        payload = {"runbook": "rb", "number": number, "channel": "C1", "requester": "U1"}
+        return NewEvent("run.started", "U1", payload, run_id=run_id, run_version=1)
+
+    [first] = await backend.append([started("run-a", 1)])
+    await backend.append([started("run-b", 2)])
+    await backend.append(
+        [NewEvent("run.aborted", "U2", {"reason": "r"}, run_id="run-a", run_version=2)]
+    )
+    runs = await backend.runs()
+    assert [(r["run_id"], r["status"]) for r in runs] == [("run-a", "aborted"), ("run-b", "active")]
+    assert "started_at" not in runs[0]
+    [active] = await backend.runs(status="active", with_start=True)
+    assert (active["run_id"], active["number"], active["requester"]) == ("run-b", 2, "U1")
+    [aborted] = [r for r in await backend.runs(with_start=True) if r["run_id"] == "run-a"]
+    assert (aborted["started_at"], aborted["number"]) == (first.ts, 1)
