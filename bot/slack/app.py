@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -40,11 +42,23 @@ def web_client(
     return client
 
 
+class TokenFromEnvironment(logging.Filter):
+    """bolt reads SLACK_BOT_TOKEN from the environment itself and, given our client as well,
+    warns at every start that the token will be unused. Our client was built from that same
+    setting, so the warning only alarms whoever reads the log; this drops it, and only it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
 def build_app(*, signing_secret: str, client: AsyncWebClient, listeners: Listeners) -> AsyncApp:
     """Every listener acks and then only schedules background work (posts, modals, App Home),
     so bolt can answer Slack the moment a listener returns. In its default mode bolt runs the
     listener in a task and looks for the ack every 10 ms, which put a 10 ms floor under every
     acknowledgement and a second tick under most of them when clicks came in bursts."""
+    bolt_logger = logging.getLogger(f"slack_bolt.{AsyncApp.__name__}")
+    if not any(isinstance(f, TokenFromEnvironment) for f in bolt_logger.filters):
+        bolt_logger.addFilter(TokenFromEnvironment())
     app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=True)
     app.command(COMMAND)(listeners.command)
     app.action(re.compile(r"^runbook\.(step|approval|run)\.|^runbook\.start$"))(listeners.action)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +25,7 @@ from tests.slack.harness import (
     SRE,
     Bot,
     drive_to_completion,
+    running_bot,
     thread_matches_ledger,
 )
 
@@ -362,3 +365,19 @@ async def test_the_catalog_shows_each_runbook_by_its_title(bot: Bot) -> None:
     text = json.dumps(answer.body)
     assert "*Restart a stuck service*" in text and "`restart-service@1`" in text
     assert "disk-full-triage" not in text  # only names containing the query
+
+
+async def test_bolt_does_not_warn_that_the_token_from_the_environment_goes_unused(
+    tmp_path: Path,
+    runbooks_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """serve is configured through SLACK_BOT_TOKEN, which bolt also reads by itself; given the
+    bot's client too, it used to warn at every start that the token will be unused."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    monkeypatch.setenv("RUNBOOK_DEMO_DIR", str(tmp_path / "demo"))
+    with caplog.at_level(logging.WARNING):
+        async with running_bot(tmp_path, runbooks_dir) as bot:
+            assert (await bot.command("help")).status == 200
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("slack_bolt")] == []
