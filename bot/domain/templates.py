@@ -26,6 +26,7 @@ def environment() -> ImmutableSandboxedEnvironment:
 class TemplateProblem:
     message: str
     line_offset: int = 0  # line within the template text, 0-based
+    unknown_name: str | None = None  # the name, when the problem is a name nobody declared
 
 
 def is_template(text: str) -> bool:
@@ -42,7 +43,10 @@ def check_template(text: str, known_names: frozenset[str]) -> list[TemplateProbl
     except TemplateSyntaxError as exc:
         return [TemplateProblem(f"template syntax error: {exc.message}", (exc.lineno or 1) - 1)]
     unknown = sorted(meta.find_undeclared_variables(tree) - known_names - BUILTIN_NAMES)
-    return [TemplateProblem(f"template uses unknown name {name!r}") for name in unknown]
+    return [
+        TemplateProblem(f"template uses unknown name {name!r}", unknown_name=name)
+        for name in unknown
+    ]
 
 
 @lru_cache(maxsize=1024)

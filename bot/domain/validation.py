@@ -427,8 +427,17 @@ def _check_step_templates(
     for loc, value in fields:
         for sub, text in _strings(value, list(loc)):
             for problem in check_template(text, names):
-                hint = "declare it under params, or use steps.<id> / run.<field>"
-                yield sub, False, problem.message, hint if "unknown name" in problem.message else ""
+                yield sub, False, problem.message, _name_hint(problem.unknown_name, names)
+
+
+def _name_hint(name: str | None, names: frozenset[str]) -> str:
+    """For a name nobody declared: the declared one it most looks like, or where names come from."""
+    if name is None:
+        return ""
+    close = difflib.get_close_matches(name, sorted(names | BUILTIN_NAMES), n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return "declare it under params, or use steps.<id> / run.<field>"
 
 
 def _strings(value: Any, loc: list[str | int]) -> Iterator[tuple[Loc, str]]:

@@ -94,7 +94,15 @@ def test_a_file_that_is_not_a_mapping() -> None:
 def test_template_with_unknown_param_is_a_validation_error() -> None:
     text = VALID.replace("Restart {{ service }}", "Restart {{ servce }}")
     assert problems(text) == [
-        "rb.yml:7:12: template uses unknown name 'servce' (hint: declare it under params, or use steps.<id> / run.<field>)"
+        "rb.yml:7:12: template uses unknown name 'servce' (hint: did you mean 'service'?)"
+    ]
+    text = VALID.replace("Restart {{ service }}", "Restart {{ region }}")  # like nothing declared
+    assert problems(text) == [
+        "rb.yml:7:12: template uses unknown name 'region' (hint: declare it under params, or use steps.<id> / run.<field>)"
+    ]
+    text = VALID.replace("Restart {{ service }}", "Restart {{ step.check.ok }}")  # a built-in
+    assert problems(text) == [
+        "rb.yml:7:12: template uses unknown name 'step' (hint: did you mean 'steps'?)"
     ]
 
 
@@ -269,7 +277,7 @@ def test_structural_and_cross_check_problems_come_together() -> None:
         "rb.yml:3:1: unknown key 'sumary' at the top level (hint: did you mean 'summary'?)",
         "rb.yml:5:8: param 'env' is a choice but lists no choices (hint: add choices: [a, b])",
         "rb.yml:6:19: params.service.type: input should be 'string', 'integer', 'number', 'boolean' or 'choice'",
-        "rb.yml:9:12: template uses unknown name 'servce' (hint: declare it under params, or use steps.<id> / run.<field>)",
+        "rb.yml:9:12: template uses unknown name 'servce' (hint: did you mean 'service'?)",
         "rb.yml:10:9: duplicate step id 'a' (first used by step 1) (hint: step ids must be unique)",
         "rb.yml:12:39: steps[1].guard.quorum: input should be greater than or equal to 1",
         "rb.yml:15:32: goto 'a' points back to an earlier step; runs only move forward (hint: choose a later step or 'end')",
