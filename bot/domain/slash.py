@@ -6,6 +6,7 @@ history NAME | diff NAME A B | verify [RUN] | help
 
 from __future__ import annotations
 
+import difflib
 import shlex
 from dataclasses import dataclass, field
 
@@ -67,6 +68,7 @@ class Verify:
 
 
 SlashCommand = Help | ListRunbooks | Start | Status | Abort | History | Diff | Verify
+VERBS = ("help", "list", "start", "status", "abort", "history", "diff", "verify")
 
 
 def parse(text: str) -> SlashCommand:
@@ -112,7 +114,9 @@ def _parse(text: str) -> SlashCommand:
         return Diff(name, parse_selector(name, rest[1]), parse_selector(name, rest[2]))
     if verb == "verify":
         return Verify(rest[0] if rest else None)
-    raise UserError(f"`{verb}` is not a /runbook command.")
+    close = difflib.get_close_matches(verb, VERBS, n=1)
+    suggestion = f" Did you mean `{close[0]}`?" if close else ""
+    raise UserError(f"`{verb}` is not a /runbook command.{suggestion}")
 
 
 def _params(words: list[str]) -> dict[str, str]:

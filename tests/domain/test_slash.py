@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.slash import Abort, Diff, Help, History, ListRunbooks, Start, Status, Verify, parse
+from bot.domain.slash import (
+    VERBS,
+    Abort,
+    Diff,
+    Help,
+    History,
+    ListRunbooks,
+    Start,
+    Status,
+    Verify,
+    parse,
+)
 from bot.domain.versions import Ref
 
 
@@ -48,6 +59,8 @@ def test_grammar(text: str, command: object) -> None:
     ("text", "problem"),
     [
         ("frobnicate", "`frobnicate` is not a /runbook command."),
+        ("strat restart-service", "`strat` is not a /runbook command. Did you mean `start`?"),
+        ("stats", "`stats` is not a /runbook command. Did you mean `status`?"),
         ("start", "Say which runbook to start: `/runbook start NAME [key=value ...]`."),
         (
             "start restart-service service",
@@ -67,3 +80,9 @@ def test_grammar(text: str, command: object) -> None:
 )
 def test_unreadable_input_becomes_help_with_the_reason(text: str, problem: str) -> None:
     assert parse(text) == Help(problem)
+
+
+def test_every_suggested_verb_is_one_the_parser_knows() -> None:
+    for verb in VERBS:
+        parsed = parse(verb)
+        assert not (isinstance(parsed, Help) and "is not a /runbook command" in parsed.problem)
