@@ -162,7 +162,10 @@ class Listeners:
                 if not versions:
                     raise UserError(f"No published runbook is named {name!r}.")
                 lines = [
-                    f"{'*' if v.number == default else ' '} `{v.name}@{v.number}` sha256:`{v.sha256[:12]}` {v.published_at[:16]} by {escape(v.author)} {escape(v.message)}"
+                    f"• `{v.name}@{v.number}` sha256:`{v.sha256[:12]}`"
+                    f" {v.published_at[:16].replace('T', ' ')} by {escape(v.author)}"
+                    + (f": {escape(v.message)}" if v.message else "")
+                    + (" *(default)*" if v.number == default else "")
                     for v in versions
                 ]
                 await ack(text=truncate("\n".join(lines), 2900))

@@ -381,3 +381,10 @@ async def test_bolt_does_not_warn_that_the_token_from_the_environment_goes_unuse
         async with running_bot(tmp_path, runbooks_dir) as bot:
             assert (await bot.command("help")).status == 200
     assert [r.getMessage() for r in caplog.records if r.name.startswith("slack_bolt")] == []
+
+
+async def test_history_lists_each_version_with_who_why_and_the_default(bot: Bot) -> None:
+    lines = (await bot.command("history restart-service")).text.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("• `restart-service@1` sha256:`")
+    assert lines[0].endswith(" by publisher *(default)*"), lines[0]  # published with no message
