@@ -86,6 +86,8 @@ def print_steps(loaded: LoadedRun, out: TextIO) -> None:
             line += f" by {step.by}"
         if step.at is not None:
             line += f" at {step.at.strftime('%H:%M:%S')}"
+        if step.choice:
+            line += f", chose {step.choice!r}"
         if step.note:
             line += f" ({step.note})"
         print(line, file=out)
@@ -170,6 +172,8 @@ async def _dispatch(
         action = lambda: service.done(run_id, step, actor=actor, note=" ".join(rest))  # noqa: E731
     elif verb == "skip":
         action = lambda: service.skip(run_id, step, actor=actor, reason=" ".join(rest))  # noqa: E731
+    elif verb == "choose" and not rest:
+        print("! Say which: choose N (the number shown) or choose LABEL", file=out)
     elif verb == "choose":
         choices = loaded.runbook.step(step).choices or [] if step else []
         label = " ".join(rest)

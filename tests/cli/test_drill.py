@@ -155,3 +155,21 @@ def test_status_lists_every_step_and_a_bad_note_says_what_to_type(
     ]
     assert "done by U0SRE0001 at " in listing[0] and listing[0].endswith("(posted at 10:02)")
     assert listing[1].endswith(", presented") and listing[4].endswith(", pending")
+
+
+def test_a_decision_in_the_drill(tmp_path: Path, runbooks_dir: Path) -> None:
+    bot(tmp_path, runbooks_dir, "publish")
+    result = bot(
+        tmp_path,
+        runbooks_dir,
+        "run",
+        "disk-full-triage",
+        "host=db1",
+        "--as",
+        "U0SRE0001",
+        stdin="run\nchoose\nchoose 1\nstatus\n",
+    )
+    lines = result.stdout.splitlines()
+    assert "! Say which: choose N (the number shown) or choose LABEL" in lines
+    cause = next(line for line in lines if line.startswith("  [2/5] cause:"))
+    assert cause.endswith(", chose 'Old logs'"), cause
