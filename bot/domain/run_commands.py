@@ -315,7 +315,9 @@ def deny(
     elif not is_approver(guard, actor_roles) and actor != state.requester:
         why = "not an approver"
     else:
-        payload = {"step": step_id, "reason": mask(reason, ctx.secrets) or "no reason given"}
+        if not reason.strip():
+            raise CommandRefused("Say why the step is denied; the reason goes into the ledger.")
+        payload = {"step": step_id, "reason": mask(reason, ctx.secrets)}
         return [Pending(RunEvent.APPROVAL_DENIED, actor, payload)]
     return [
         Pending(RunEvent.APPROVAL_REFUSED, actor, {"step": step_id, "action": "deny", "why": why})

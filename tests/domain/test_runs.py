@@ -183,6 +183,10 @@ def test_one_denial_stops_the_step_until_someone_skips_or_aborts() -> None:
         )
     )
     assert denied.kind is RunEvent.APPROVAL_DENIED
+    with pytest.raises(CommandRefused, match="Say why the step is denied"):
+        rc.deny(
+            at_restart().state, "restart", actor="U_IC", actor_roles=IC, reason=" ", ctx=sim.ctx
+        )
     assert approve(sim, "U_IC2").payload["why"] == Refusal.ALREADY_DECIDED.value
     with pytest.raises(CommandRefused, match=r"was denied \(peak traffic\)"):
         hooks.start_hook(sim.state, "restart", actor="U_REQ", ctx=sim.ctx)
