@@ -32,20 +32,19 @@ def bot(
     )
 
 
+def drill(
+    tmp_path: Path, runbooks_dir: Path, *ref_and_params: str, script: str, actor: str = "U0SRE0001"
+) -> subprocess.CompletedProcess[str]:
+    """`runbook-bot run REF key=value ... --as ACTOR`, with `script` typed in."""
+    return bot(tmp_path, runbooks_dir, "run", *ref_and_params, "--as", actor, stdin=script)
+
+
 def drill_restart_api(
     tmp_path: Path, runbooks_dir: Path, script: str
 ) -> subprocess.CompletedProcess[str]:
     """Sam restarts api in production, typing `script`."""
-    return bot(
-        tmp_path,
-        runbooks_dir,
-        "run",
-        "restart-service",
-        "service=api",
-        "env=production",
-        "--as",
-        "U0SRE0001",
-        stdin=script,
+    return drill(
+        tmp_path, runbooks_dir, "restart-service", "service=api", "env=production", script=script
     )
 
 
@@ -95,16 +94,8 @@ def test_missing_params_are_explained_before_anything_is_recorded(
 
 def test_a_run_left_active_can_be_resumed(tmp_path: Path, runbooks_dir: Path) -> None:
     bot(tmp_path, runbooks_dir, "publish")
-    first = bot(
-        tmp_path,
-        runbooks_dir,
-        "run",
-        "customer-comms-outage",
-        "product=Checkout",
-        "--as",
-        "U1",
-        stdin="done\nquit\n",
-    )
+    comms = ("customer-comms-outage", "product=Checkout")
+    first = drill(tmp_path, runbooks_dir, *comms, script="done\nquit\n", actor="U1")
     assert first.returncode == 4
     run_id = first.stdout.split("--resume ")[1].split("`")[0]
     listing = bot(tmp_path, runbooks_dir, "runs").stdout.splitlines()
@@ -159,16 +150,8 @@ def test_status_lists_every_step_and_a_bad_note_says_what_to_type(
 
 def test_a_decision_in_the_drill(tmp_path: Path, runbooks_dir: Path) -> None:
     bot(tmp_path, runbooks_dir, "publish")
-    result = bot(
-        tmp_path,
-        runbooks_dir,
-        "run",
-        "disk-full-triage",
-        "host=db1",
-        "--as",
-        "U0SRE0001",
-        stdin="run\nchoose\nchoose 1\nstatus\n",
-    )
+    script = "run\nchoose\nchoose 1\nstatus\n"
+    result = drill(tmp_path, runbooks_dir, "disk-full-triage", "host=db1", script=script)
     lines = result.stdout.splitlines()
     assert "! Say which: choose N (the number shown) or choose LABEL" in lines
     cause = next(line for line in lines if line.startswith("  [2/5] cause:"))
