@@ -259,10 +259,17 @@ class Listeners:
 
     async def _status(self, run_id: str | None, channel: str) -> str:
         if run_id:
-            loaded = await self.service.load(run_id)
-            current = loaded.state.current
-            at = f", at step `{current.id}` ({current.status.value})" if current else ""
-            return f"Run `{run_id}` of `{loaded.version.name}@{loaded.version.number}` is {loaded.state.status.value}{at}."
+            state = (await self.service.load(run_id)).state
+            who = f"started by <@{escape(state.requester)}> in <#{escape(state.channel)}>"
+            head = f"Run `{run_id}` of `{state.runbook}@{state.number}`, {who}, is {state.status.value}"
+            current = state.current
+            if current is not None:
+                number = state.index(current.id) + 1
+                return (
+                    f"{head}: step {number} of {len(state.steps)}, *{escape(current.title)}*"
+                    f" ({current.status.value.replace('_', ' ')})."
+                )
+            return f"{head} ({escape(state.reason)})." if state.reason else f"{head}."
         runs = [r for r in await self.store.runs(status="active") if r["channel"] == channel]
         if not runs:
             return "No runs are active in this channel."

@@ -388,3 +388,16 @@ async def test_history_lists_each_version_with_who_why_and_the_default(bot: Bot)
     assert len(lines) == 1
     assert lines[0].startswith("• `restart-service@1` sha256:`")
     assert lines[0].endswith(" by publisher *(default)*"), lines[0]  # published with no message
+
+
+async def test_status_of_a_run_says_who_where_and_which_step(bot: Bot) -> None:
+    run_id = run_id_of((await bot.command("start restart-service service=api")).text)
+    assert (await bot.command(f"status {run_id}")).text == (
+        f"Run `{run_id}` of `restart-service@1`, started by <@{SRE}> in <#{CHANNEL}>, is active: "
+        "step 1 of 5, *Tell support we are restarting api* (presented)."
+    )
+    await bot.runtime.service.abort(run_id, actor=SRE, reason="drill over")
+    assert (await bot.command(f"status {run_id}")).text == (
+        f"Run `{run_id}` of `restart-service@1`, started by <@{SRE}> in <#{CHANNEL}>, is aborted "
+        "(drill over)."
+    )
