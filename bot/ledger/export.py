@@ -18,6 +18,13 @@ def to_jsonl(entries: Iterable[Entry]) -> Iterator[str]:
 
 def describe(entry: Entry) -> str:
     """One plain sentence saying what an entry records."""
+    sentence = _describe(entry)
+    # A title, note or reason that ends its own sentence ("What filled the disk?") keeps
+    # its mark, without a full stop after it.
+    return sentence[:-1] if sentence.endswith(("?.", "!.", "..")) else sentence
+
+
+def _describe(entry: Entry) -> str:
     data = entry.data
     if entry.kind == GENESIS_KIND:
         return f"Ledger created ({data.get('format', 'unknown format')})."

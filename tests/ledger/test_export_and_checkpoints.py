@@ -12,9 +12,10 @@ import pytest
 
 from bot import event_loop
 from bot.cli import ledger_commands
-from bot.ledger.chain import NewEvent
+from bot.domain.canonical import canonical_json
+from bot.ledger.chain import Entry, NewEvent
 from bot.ledger.checkpoints import Checkpoint, generate_key, load_private_key, make_checkpoint
-from bot.ledger.export import to_jsonl
+from bot.ledger.export import describe, to_jsonl
 from bot.ledger.sqlite_store import SqliteStore
 from tests.conftest import CliRunner
 
@@ -221,3 +222,29 @@ def test_an_export_written_a_page_at_a_time_is_the_whole_transcript(
     assert (len(lines) == 6) if format_ == "jsonl" else (lines[-1] == "6 entries.")
     entries = [json.loads(line) for line in cli("ledger", "export").out.splitlines()]
     assert [e["seq"] for e in entries] == list(range(1, 7))
+
+
+@pytest.mark.parametrize(
+    ("title", "described"),
+    [
+        ("What filled the disk?", "Step 'cause': What filled the disk?"),
+        ("Stop now!", "Step 'cause': Stop now!"),
+        ("Check the logs.", "Step 'cause': Check the logs."),
+        ("Check the logs", "Step 'cause': Check the logs."),
+    ],
+)
+def test_a_sentence_keeps_its_own_mark_without_a_full_stop_after_it(
+    title: str, described: str
+) -> None:
+    entry = Entry(
+        5,
+        "2026-11-23T10:00:00Z",
+        "run-1",
+        2,
+        "step.presented",
+        "runbook-bot",
+        canonical_json({"step": "cause", "title": title}),
+        "0" * 64,
+        "1" * 64,
+    )
+    assert describe(entry) == described
