@@ -18,6 +18,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot import catalog_service
 from bot.domain import slash
 from bot.domain.policy import Seen
+from bot.domain.run_state import RunState
 from bot.domain.versions import Ref, parse_ref
 from bot.errors import UserError, report_unexpected
 from bot.ledger.chain import Entry
@@ -262,21 +263,20 @@ class Listeners:
             state = (await self.service.load(run_id)).state
             who = f"started by <@{escape(state.requester)}> in <#{escape(state.channel)}>"
             head = f"Run `{run_id}` of `{state.runbook}@{state.number}`, {who}, is {state.status.value}"
-            current = state.current
-            if current is not None:
-                number = state.index(current.id) + 1
-                return (
-                    f"{head}: step {number} of {len(state.steps)}, *{escape(current.title)}*"
-                    f" ({current.status.value.replace('_', ' ')})."
-                )
+            if state.current is not None:
+                return f"{head}: {_progress(state)}."
             return f"{head} ({escape(state.reason)})." if state.reason else f"{head}."
         runs = [r for r in await self.store.runs(status="active") if r["channel"] == channel]
         if not runs:
             return "No runs are active in this channel."
-        return "\n".join(
-            f"• `{r['run_id']}` {escape(r['runbook'])}, started by <@{escape(r['requester'])}>"
-            for r in runs
-        )
+        lines = []
+        for r in runs:
+            state = (await self.service.load(r["run_id"])).state
+            lines.append(
+                f"• `{r['run_id']}` {escape(r['runbook'])}, started by <@{escape(r['requester'])}>"
+                + (f": {_progress(state)}" if state.current is not None else "")
+            )
+        return truncate("\n".join(lines), 2900)
 
     # ---- buttons -----------------------------------------------------------------------
 
@@ -424,3 +424,12 @@ class Listeners:
             return
         await ack()
         self.outbox.kick(run_id)
+
+
+def _progress(state: RunState) -> str:
+    """Where an active run is: `step 2 of 5, *Title* (awaiting approval)`."""
+    current = state.current
+    assert current is not None
+    number = state.index(current.id) + 1
+    status = current.status.value.replace("_", " ")
+    return f"step {number} of {len(state.steps)}, *{escape(current.title)}* ({status})"

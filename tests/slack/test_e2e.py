@@ -396,7 +396,12 @@ async def test_status_of_a_run_says_who_where_and_which_step(bot: Bot) -> None:
         f"Run `{run_id}` of `restart-service@1`, started by <@{SRE}> in <#{CHANNEL}>, is active: "
         "step 1 of 5, *Tell support we are restarting api* (presented)."
     )
+    assert (await bot.command("status")).text == (
+        f"• `{run_id}` restart-service, started by <@{SRE}>: "
+        "step 1 of 5, *Tell support we are restarting api* (presented)"
+    )
     await bot.runtime.service.abort(run_id, actor=SRE, reason="drill over")
+    assert (await bot.command("status")).text == "No runs are active in this channel."
     assert (await bot.command(f"status {run_id}")).text == (
         f"Run `{run_id}` of `restart-service@1`, started by <@{SRE}> in <#{CHANNEL}>, is aborted "
         "(drill over)."
