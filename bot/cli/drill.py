@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
@@ -22,7 +21,7 @@ from bot.domain.versions import parse_ref
 from bot.errors import UserError
 from bot.hooks.registry import load_registry
 from bot.ledger.chain import Entry
-from bot.ledger.export import describe
+from bot.ledger.export import describe, key_values
 from bot.loaded_run import LoadedRun
 from bot.run_service import RunService, roles_from_file
 
@@ -65,14 +64,6 @@ def print_entries(entries: list[Entry], out: TextIO) -> None:
         print(f"  #{entry.seq} {entry.actor}: {describe(entry)}  [{entry.hash[:8]}]", file=out)
 
 
-def _arguments(args: dict[str, Any]) -> str:
-    """A hook's arguments as a person reads them: `service=api, env=production`."""
-    return ", ".join(
-        f"{key}={value if isinstance(value, str) else json.dumps(value)}"
-        for key, value in args.items()
-    )
-
-
 def print_steps(loaded: LoadedRun, out: TextIO) -> None:
     """`status`: every step of the run, who finished it and when (the card shows the current
     one again before the next prompt anyway)."""
@@ -107,7 +98,7 @@ def print_card(
     if step.text:
         print(f"    {step.text}", file=out)
     if step.args:
-        print(f"    with: {_arguments(step.args)}", file=out)
+        print(f"    with: {key_values(step.args)}", file=out)
     if spec.guard is not None:
         who = ", ".join(a.actor for a in step.approvals) or "nobody yet"
         print(

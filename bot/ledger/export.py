@@ -46,6 +46,11 @@ def _describe(entry: Entry) -> str:
     return f"{entry.kind}" + (f" ({details})" if details else "") + "."
 
 
+def key_values(values: dict[str, Any]) -> str:
+    """`service=api, env=production`: params and hook arguments as a person reads them."""
+    return ", ".join(f"{key}={_short(value)}" for key, value in values.items())
+
+
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -84,7 +89,7 @@ def markdown_footer(count: int) -> str:
 def _describe_run(kind: str, d: dict[str, Any]) -> str:
     """Plain words for run events, for transcripts and the terminal drill."""
     step = f"'{d.get('step', '')}'"
-    params = ", ".join(f"{k}={v}" for k, v in d.get("params", {}).items())
+    params = key_values(d.get("params", {}))
     texts: dict[str, Callable[[], str]] = {
         "run.started": lambda: (
             f"Started {d.get('runbook')}@{d.get('number')} (sha256:{str(d.get('sha256', ''))[:12]}) in {d.get('channel')}"
