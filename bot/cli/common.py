@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bot.config import Settings
-from bot.ledger.open import open_store, sqlite_path
-from bot.ledger.read_only import no_ledger
+from bot.ledger.open import open_store
 from bot.ledger.store import LedgerStore
 
 
@@ -21,11 +19,7 @@ async def opened_store(
     """`existing`: a ledger that is not there is an error rather than a new, empty one (a
     mistyped --db must not become a ledger that `ledger verify` calls intact). `read_only`
     (implies `existing`): for commands that only look; nothing in the file changes."""
-    if existing and not read_only:
-        path = sqlite_path(settings.runbook_db_url)
-        if not await asyncio.to_thread(path.is_file):
-            raise no_ledger(path)
-    store = await open_store(settings, read_only=read_only)
+    store = await open_store(settings, read_only=read_only, create=not existing)
     try:
         yield store
     finally:

@@ -23,9 +23,12 @@ def sqlite_path(url: str) -> Path:
     return Path(url)
 
 
-async def open_store(settings: Settings, *, read_only: bool = False) -> LedgerStore:
-    """`read_only`: a ledger that must be there already, opened without changing the file."""
+async def open_store(
+    settings: Settings, *, read_only: bool = False, create: bool = True
+) -> LedgerStore:
+    """`read_only`: a ledger that must be there already, opened without changing the file.
+    Without `create`: a ledger that must be there already."""
     path = sqlite_path(settings.runbook_db_url)
     return await SqliteStore.open(
-        path, synchronous=settings.runbook_sqlite_synchronous, read_only=read_only
+        path, synchronous=settings.runbook_sqlite_synchronous, read_only=read_only, create=create
     )

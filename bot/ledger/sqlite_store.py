@@ -87,12 +87,15 @@ class SqliteStore:
         synchronous: Synchronous = Synchronous.FULL,
         clock: Callable[[], str] = utc_now,
         read_only: bool = False,
+        create: bool = True,
     ) -> SqliteStore:
         """`read_only` is for commands that only look (verify, export, versions): the file
-        must hold a ledger already, and nothing in it changes."""
+        must hold a ledger already, and nothing in it changes. Without `create`, a file that
+        is not there is an error, not a new ledger (a mistyped --db)."""
         store = cls(path, synchronous, clock)
+        opening = store._open_read_only_sync if read_only else partial(store._open_sync, create)
         try:
-            await store._run(store._open_read_only_sync if read_only else store._open_sync)
+            await store._run(opening)
         except BaseException:
             await store._thread.stop()
             raise
@@ -108,7 +111,9 @@ class SqliteStore:
         assert self._conn is not None, "store is closed"
         return self._conn
 
-    def _open_sync(self) -> None:
+    def _open_sync(self, create: bool = True) -> None:
+        if not create and not self.path.is_file():
+            raise no_ledger(self.path)
         if not self.path.parent.exists():
             raise UserError(
                 f"The database directory {self.path.parent} does not exist; create it or set RUNBOOK_DB_URL."
