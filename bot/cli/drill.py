@@ -245,7 +245,7 @@ async def drill(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         service = RunService(store, registry, roles_from_file(roles), post=poster)
         if args.resume:
             run_id = args.resume
-            if run_id not in {r["run_id"] for r in await store.runs()}:
+            if not await store.read(run_id=run_id, limit=1):  # not every run in the index
                 raise UserError(f"There is no run {run_id!r}; `runbook-bot runs` lists them.")
             resumed = await service.load(run_id)
             print(f"run {run_id} of {resumed.version.short}, resumed by {actor}", file=out)
