@@ -124,12 +124,10 @@ def _load_sync(
             )
         paths = [runbooks_dir]
     files: list[Path] = []
-    roles_path = runbooks_dir / ROLES_FILE
+    roles_path = beside(runbooks_dir, paths, ROLES_FILE)
     for path in paths:
         if path.is_dir():
             files.extend(_runbook_paths(path))
-            if (path / ROLES_FILE).is_file():
-                roles_path = path / ROLES_FILE
         elif path.is_file():
             files.append(path)
         else:
@@ -161,14 +159,14 @@ async def load_roles(runbooks_dir: Path) -> RolesFile:
     return parsed.model
 
 
-def hooks_dir(runbooks_dir: Path, paths: Sequence[Path] = ()) -> Path:
-    """Where the hooks of the runbooks being checked live: like roles.yml, a directory named
-    on the command line brings its own hooks/ folder, if it has one (the last such one wins);
-    otherwise the runbooks directory's."""
+def beside(runbooks_dir: Path, paths: Sequence[Path], name: str) -> Path:
+    """roles.yml or hooks/ for the runbooks being checked: a directory named on the command
+    line brings its own, if it has one (the last such directory wins); otherwise the runbooks
+    directory's."""
     for path in reversed(paths):
-        if (path / HOOKS_DIR).is_dir():
-            return path / HOOKS_DIR
-    return runbooks_dir / HOOKS_DIR
+        if path.is_dir() and (path / name).exists():
+            return path / name
+    return runbooks_dir / name
 
 
 async def load_catalog_and_hooks(
@@ -176,6 +174,8 @@ async def load_catalog_and_hooks(
 ) -> tuple[CatalogCheck, Registry]:
     """The runbooks checked against the hooks in runbooks/hooks/ (plus the built-ins), with each
     runbook's hash covering the source of the hooks it uses, as publishing records it."""
-    registry = await load_registry([await asyncio.to_thread(hooks_dir, runbooks_dir, paths)])
+    registry = await load_registry(
+        [await asyncio.to_thread(beside, runbooks_dir, paths, HOOKS_DIR)]
+    )
     hashes = {name: spec.source_sha256 for name, spec in registry.hooks.items()}
     return await load_catalog(runbooks_dir, paths, hooks=hashes), registry
