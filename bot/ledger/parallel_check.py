@@ -56,7 +56,9 @@ Vouched = tuple[str, str] | int
 first seq this check cannot vouch for, where a careful walk has to begin."""
 
 
-def check_all(conn: sqlite3.Connection, path: Path, count: int) -> Vouched:
+def check_all(
+    conn: sqlite3.Connection, path: Path, count: int, *, uri: str | None = None
+) -> Vouched:
     """check_range over 1..count, with helper processes for large ledgers."""
     parts = min(helper_count(), max(1, count // (PARALLEL_FROM // 2)))
     if parts <= 1 or os.name != "posix":  # pass_fds, and pipes shared this way, are POSIX
@@ -67,6 +69,7 @@ def check_all(conn: sqlite3.Connection, path: Path, count: int) -> Vouched:
         os.write(write_end, b"".join(RECORD.pack(low, high) for low, high in pieces))
     finally:
         os.close(write_end)  # the helpers see the end of the pipe once it is empty
+    helper_uri = uri or read_only_uri(path)  # the caller's, when it has worked it out
     source = str(Path(bot.__file__).resolve().parent.parent)  # where `bot` is importable from
     env = {**os.environ, "PYTHONPATH": source}
     results: dict[tuple[int, int], Result] = {}
@@ -81,7 +84,7 @@ def check_all(conn: sqlite3.Connection, path: Path, count: int) -> Vouched:
                             "-S",
                             "-m",
                             "bot.ledger.range_worker",
-                            read_only_uri(path),
+                            helper_uri,
                             str(read_end),
                         ],
                         stdout=subprocess.PIPE,

@@ -27,18 +27,17 @@ entry_row = attrgetter(*ENTRY_FIELDS)  # an Entry's values in ENTRY_COLUMNS orde
 
 def verify_file(path: Path, busy_timeout_s: float) -> Verdict:
     """Verify the ledger in this file as it is now; appends made meanwhile are not seen."""
-    conn = sqlite3.connect(
-        read_only_uri(path), uri=True, isolation_level=None, timeout=busy_timeout_s
-    )
+    uri = read_only_uri(path)  # worked out once, for this connection and every helper's
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout_s)
     try:
         with transaction(conn, "BEGIN DEFERRED"):
-            return verify_snapshot(conn, path)
+            return verify_snapshot(conn, path, uri)
     finally:
         conn.close()
 
 
-def verify_snapshot(conn: sqlite3.Connection, path: Path) -> Verdict:
-    verdict = _fast_chain_check(conn, path)
+def verify_snapshot(conn: sqlite3.Connection, path: Path, uri: str) -> Verdict:
+    verdict = _fast_chain_check(conn, path, uri)
     if isinstance(verdict, int):  # something is wrong from there on: walk slowly to name it
         verdict = _walk_from(conn, verdict)
         if not verdict.ok:
@@ -54,14 +53,14 @@ def verify_snapshot(conn: sqlite3.Connection, path: Path) -> Verdict:
     return verdict
 
 
-def _fast_chain_check(conn: sqlite3.Connection, path: Path) -> Verdict | int:
+def _fast_chain_check(conn: sqlite3.Connection, path: Path, uri: str) -> Verdict | int:
     """Re-hash every entry with SQLite building the bytes. An intact chain's verdict, or the
     first seq it cannot vouch for (every entry before that one is intact and linked).
     check_all finds gaps itself, so the size is max(seq), read from the end of the b-tree."""
     (count,) = conn.execute("SELECT max(seq) FROM ledger_entries").fetchone()
     if not count:
         return 1
-    result = check_all(conn, path, count)
+    result = check_all(conn, path, count, uri=uri)
     if isinstance(result, int):
         return result
     if result[0] != GENESIS_PREV:

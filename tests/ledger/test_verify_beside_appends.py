@@ -22,11 +22,13 @@ async def test_an_append_is_not_held_up_by_a_verification_under_way(
     await store.append([NewEvent("step.done", "U1", {"i": i}, run_id="r") for i in range(20)])
     checking, appended = threading.Event(), threading.Event()
 
-    def slow_check(conn: sqlite3.Connection, path: Path, count: int) -> Vouched:
+    def slow_check(
+        conn: sqlite3.Connection, path: Path, count: int, *, uri: str | None = None
+    ) -> Vouched:
         """A verification that lasts until the append below is durable (or 10 s)."""
         checking.set()
         appended.wait(10)
-        return check_all(conn, path, count)
+        return check_all(conn, path, count, uri=uri)
 
     monkeypatch.setattr(verification, "check_all", slow_check)
     try:
