@@ -54,6 +54,7 @@ def utc_now() -> str:
 
 
 Outcome = list[Entry] | ConflictError
+Waiting = tuple[Sequence[Prepared], "asyncio.Future[list[Entry]]"]  # an append and its caller
 
 
 def _unusable(path: Path, exc: sqlite3.DatabaseError) -> UserError:
@@ -75,8 +76,9 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         self._write_lock = write_lock(path)
         # Appends waiting for the next group commit, and the task committing them.
-        self._queued: list[tuple[Sequence[Prepared], asyncio.Future[list[Entry]]]] = []
-        self._committing: asyncio.Future[list[Outcome]] | None = None
+        self._queued: list[Waiting] = []
+        self._committing: list[Waiting] | None = None  # the group on the database thread
+        self._drained: asyncio.Future[None] | None = None  # close() waits on it
         self.commits = 0  # append transactions committed: how well appends are grouped
 
     @classmethod
@@ -333,21 +335,16 @@ class SqliteStore:
         and a caller that is cancelled cannot strand the others of its group."""
         if self._committing is not None or not self._queued:
             return
-        batch, self._queued = self._queued, []
+        batch = self._committing = self._queued
+        self._queued = []
         groups = [events for events, _ in batch]
-        self._committing = self._thread.run(partial(self._append_group_sync, groups))
-        self._committing.add_done_callback(partial(self._committed, batch))
+        self._thread.submit(partial(self._append_group_sync, groups), self._committed)
 
-    def _committed(
-        self,
-        batch: list[tuple[Sequence[Prepared], asyncio.Future[list[Entry]]]],
-        done: asyncio.Future[list[Outcome]],
-    ) -> None:
-        self._committing = None
+    def _committed(self, result: list[Outcome] | None, error: BaseException | None) -> None:
+        batch, self._committing = self._committing or [], None
         self.commits += 1
-        error = done.exception()
         outcomes: list[Outcome | BaseException] = (
-            [error] * len(batch) if error is not None else list(done.result())
+            [error] * len(batch) if error is not None else list(result or [])
         )
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():  # its caller was cancelled; the entry stands all the same
@@ -357,6 +354,9 @@ class SqliteStore:
             else:
                 future.set_result(outcome)
         self._commit_next()
+        if self._committing is None and self._drained is not None:
+            self._drained.set_result(None)
+            self._drained = None
 
     async def head(self) -> tuple[int, str]:
         return await self._run(self._head_sync)
@@ -417,7 +417,8 @@ class SqliteStore:
         return await self._run(query)
 
     async def close(self) -> None:
-        while self._committing is not None:  # appends already accepted are committed first
-            await asyncio.wait([self._committing])
+        if self._committing is not None:  # appends already accepted are committed first
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
         await self._run(self._close_sync)
         await self._thread.stop()

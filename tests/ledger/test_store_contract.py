@@ -164,6 +164,37 @@ async def test_sqlite_appends_that_arrive_together_share_a_commit(tmp_path: Path
         await store.close()
 
 
+async def test_sqlite_close_commits_the_appends_it_already_accepted(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "closing.db")
+    appends = [asyncio.ensure_future(store.append([NewEvent("e", f"w{i}")])) for i in range(30)]
+    await asyncio.sleep(0)  # every append is queued or on the database thread now
+    await store.close()
+    assert [entries[0].seq for entries in await asyncio.gather(*appends)] == list(range(2, 32))
+    reopened = await SqliteStore.open(tmp_path / "closing.db")
+    try:
+        assert (await reopened.head())[0] == 31
+    finally:
+        await reopened.close()
+
+
+async def test_sqlite_a_cancelled_caller_leaves_its_group_answered(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "cancel.db")
+    try:
+        first = asyncio.ensure_future(store.append([NewEvent("e", "first")]))
+        await asyncio.sleep(0)  # `first` is on the database thread; the next three queue
+        queued = [asyncio.ensure_future(store.append([NewEvent("e", f"q{i}")])) for i in range(3)]
+        await asyncio.sleep(0)
+        queued[1].cancel()
+        await first
+        done = await asyncio.gather(*queued, return_exceptions=True)
+        assert isinstance(done[1], asyncio.CancelledError)
+        assert [d[0].actor for d in (done[0], done[2])] == ["q0", "q2"]  # type: ignore[index]
+        # The cancelled caller's entry stands all the same: it was accepted before the cancel.
+        assert [e.actor for e in await store.read(after=1)] == ["first", "q0", "q1", "q2"]
+    finally:
+        await store.close()
+
+
 async def test_events_with_newlines_in_single_line_fields_are_refused(backend: LedgerStore) -> None:
     with pytest.raises(ValueError, match="single line"):
         await backend.append([NewEvent("kind\nforged", "U1")])
