@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.domain.problems import Problem
 from bot.domain.runbook import RolesFile, Runbook
-from bot.domain.validation import parse_model, validate_runbook
+from bot.domain.validation import DEFAULT_HOOKS_DIR, parse_model, validate_runbook
 from bot.domain.versions import content_hash, hooks_used
 from bot.errors import UserError
 from bot.hooks.registry import Registry, load_registry
@@ -48,9 +48,10 @@ def check_sources(
     roles_source: SourceFile | None,
     *,
     hooks: Mapping[str, str] | None = None,
+    hooks_dir: str = DEFAULT_HOOKS_DIR,
 ) -> CatalogCheck:
     """Validate runbook texts against each other, the roles file and the hooks (name -> source
-    sha256) when given. Pure."""
+    sha256) when given, which came from `hooks_dir` (for hints). Pure."""
     known_hooks = frozenset(hooks) if hooks is not None else None
     problems: list[Problem] = []
     roles = RolesFile()
@@ -61,7 +62,9 @@ def check_sources(
     runbooks: list[RunbookFile] = []
     first_path: dict[str, str] = {}
     for source in sources:
-        parsed = validate_runbook(source.path, source.text, roles=roles, known_hooks=known_hooks)
+        parsed = validate_runbook(
+            source.path, source.text, roles=roles, known_hooks=known_hooks, hooks_dir=hooks_dir
+        )
         problems.extend(parsed.problems)
         if parsed.model is None or parsed.tree is None:
             continue
@@ -141,10 +144,11 @@ async def load_catalog(
     paths: Sequence[Path] = (),
     *,
     hooks: Mapping[str, str] | None = None,
+    hooks_dir: str = DEFAULT_HOOKS_DIR,
 ) -> CatalogCheck:
     """Read the runbooks directory (or the given files and directories) and check it."""
     sources, roles = await asyncio.to_thread(_load_sync, runbooks_dir, paths)
-    return check_sources(sources, roles, hooks=hooks)
+    return check_sources(sources, roles, hooks=hooks, hooks_dir=hooks_dir)
 
 
 async def load_roles(runbooks_dir: Path) -> RolesFile:
@@ -174,8 +178,10 @@ async def load_catalog_and_hooks(
 ) -> tuple[CatalogCheck, Registry]:
     """The runbooks checked against the hooks in runbooks/hooks/ (plus the built-ins), with each
     runbook's hash covering the source of the hooks it uses, as publishing records it."""
-    registry = await load_registry(
-        [await asyncio.to_thread(beside, runbooks_dir, paths, HOOKS_DIR)]
-    )
+    hooks_dir = await asyncio.to_thread(beside, runbooks_dir, paths, HOOKS_DIR)
+    registry = await load_registry([hooks_dir])
     hashes = {name: spec.source_sha256 for name, spec in registry.hooks.items()}
-    return await load_catalog(runbooks_dir, paths, hooks=hashes), registry
+    checked = await load_catalog(
+        runbooks_dir, paths, hooks=hashes, hooks_dir=f"{_display(hooks_dir)}/"
+    )
+    return checked, registry

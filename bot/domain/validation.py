@@ -33,6 +33,7 @@ from bot.domain.templates import BUILTIN_NAMES, check_template, is_template
 from bot.domain.yaml_source import Loc, SourceTree, YamlSyntaxError, parse_yaml
 
 M = TypeVar("M", bound=BaseModel)
+DEFAULT_HOOKS_DIR = "runbooks/hooks/"  # the usual home of a team's hooks, for hints
 
 # What a pattern means, in words, for the fields authors most often get wrong.
 _PATTERN_HELP = {
@@ -75,9 +76,11 @@ def validate_runbook(
     *,
     roles: RolesFile | None = None,
     known_hooks: frozenset[str] | None = None,
+    hooks_dir: str = DEFAULT_HOOKS_DIR,
 ) -> Parsed[Runbook]:
     """Every problem of the file at once: structure, and the cross-checks of every param and
-    step that is well-formed, even when other parts of the file are not."""
+    step that is well-formed, even when other parts of the file are not. `hooks_dir` is where
+    the hint for an unregistered hook sends the reader: the directory the hooks came from."""
     parsed = parse_model(path, text, Runbook)
     tree = parsed.tree
     if tree is None or not isinstance(tree.data, dict):
@@ -85,7 +88,9 @@ def validate_runbook(
     params, steps, ids, names = _salvage(tree.data, parsed.model)
     problems = [
         Problem(path, *tree.position(loc, key=key), message, hint)
-        for loc, key, message, hint in _cross_checks(params, steps, ids, names, roles, known_hooks)
+        for loc, key, message, hint in _cross_checks(
+            params, steps, ids, names, roles, known_hooks, hooks_dir
+        )
     ]
     if problems or parsed.model is None:
         return Parsed(None, sorted(set(parsed.problems) | set(problems)), tree)
@@ -208,6 +213,7 @@ def _cross_checks(
     names: frozenset[str],
     roles: RolesFile | None,
     known_hooks: frozenset[str] | None,
+    hooks_dir: str,
 ) -> Iterator[CrossProblem]:
     yield from _check_params(params)
     first_index: dict[str, int] = {}
@@ -252,7 +258,7 @@ def _cross_checks(
                     hint = (
                         f"did you mean {close[0]!r}?"
                         if close
-                        else "register it with @hook in runbooks/hooks/"
+                        else f"register it with @hook in a module in {hooks_dir}"
                     )
                     yield [*at, *loc], False, f"hook {hook!r} is not registered", hint
 

@@ -180,6 +180,11 @@ def test_a_directory_to_validate_brings_its_own_hooks(
     assert "hook 'demo.health' is not registered" in cli("validate").out
     result = cli("validate", str(other))
     assert result.code == 0 and result.out.startswith("ok: 5 runbook(s) valid")
+    # The hint for a hook nobody registered names the folder the hooks were looked for in.
+    runbook = other / "restart-service.yml"
+    runbook.write_text(runbook.read_text().replace("demo.health", "frobnicate.everything"))
+    unknown = cli("validate", str(other)).out
+    assert "(hint: register it with @hook in a module in other-team/hooks/)" in unknown
 
 
 def test_reading_commands_refuse_a_ledger_that_is_not_there(cli: CliRunner, tmp_path: Path) -> None:
