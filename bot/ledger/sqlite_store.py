@@ -39,6 +39,10 @@ BUSY_TIMEOUT_MS = 30_000
 # every table, index and trigger, so opening it needs no DDL, nor SQLAlchemy to build it.
 # tests/ledger/test_schema.py fails, naming the new value, when the tables change.
 SCHEMA_VERSION = 0xD3C6FC2
+# The fingerprints of earlier releases' tables, which this bot brings up to date when it opens
+# their files. Any other number was written by a newer bot, whose tables this one would not
+# keep up (an index it does not know would miss the entries it appends), so it is refused.
+EARLIER_SCHEMAS: frozenset[int] = frozenset()
 ROWS_PER_INSERT = 500  # 9 parameters a row: far below SQLite's 32,766 bound variables
 
 
@@ -99,6 +103,7 @@ class SqliteStore:
         try:
             await store._run(opening)
         except BaseException:
+            await store._run(store._close_sync)
             await store._thread.stop()
             raise
         return store
@@ -131,6 +136,7 @@ class SqliteStore:
         if self._schema_current() and self._has_genesis():
             return  # the usual start: no write lock to wait for behind other writers
         with self._transaction():  # a new or older file; another process may be here too
+            self._refuse_newer_schema()
             if not self._schema_current():
                 from bot.ledger.ddl import schema_statements  # only here: see ddl.py
 
@@ -167,8 +173,21 @@ class SqliteStore:
             )
         self._conn = conn
 
+    def _schema(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
     def _schema_current(self) -> bool:
-        return bool(self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION)
+        return self._schema() == SCHEMA_VERSION
+
+    def _refuse_newer_schema(self) -> None:
+        schema = self._schema()
+        if schema in (0, SCHEMA_VERSION) or schema in EARLIER_SCHEMAS:  # 0: a new file, or
+            return  # one from before fingerprints
+        raise UserError(
+            f"{self.path} was written by a newer runbook-bot (its tables are version "
+            f"0x{schema:X}; this one knows 0x{SCHEMA_VERSION:X}). Upgrade runbook-bot to open "
+            "it for writing; `ledger verify` and `ledger export` still read it."
+        )
 
     def _has_genesis(self) -> bool:
         # Not COUNT(*): that reads the whole table, and this runs at every start.

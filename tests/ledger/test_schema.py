@@ -10,6 +10,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from bot.errors import UserError
 from bot.ledger import ddl
 from bot.ledger.sqlite_store import SCHEMA_VERSION, SqliteStore
 
@@ -20,7 +23,9 @@ def test_the_recorded_schema_version_is_the_fingerprint_of_the_tables() -> None:
     expected = ddl.fingerprint(ddl.schema_statements())
     assert expected == SCHEMA_VERSION, (
         f"The tables changed: set SCHEMA_VERSION in bot/ledger/sqlite_store.py to 0x{expected:X}, "
-        "so that files made before the change get the new DDL when they are opened."
+        f"and add the old value (0x{SCHEMA_VERSION:X}) to EARLIER_SCHEMAS, so that files made "
+        "before the change get the new DDL when they are opened instead of being refused as "
+        "a newer bot's."
     )
 
 
@@ -113,3 +118,30 @@ async def test_opening_a_current_file_waits_for_no_writer(tmp_path: Path) -> Non
         writer.execute("ROLLBACK")
         writer.close()
     assert head == 1
+
+
+async def test_a_file_from_a_newer_bot_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    """A newer bot's tables carry a fingerprint this one does not know. Writing to that file
+    would skip whatever the newer tables keep, so it is refused, and nothing in it changes:
+    not the fingerprint, nor a table. Reading it (verify, export) still works."""
+    path = tmp_path / "ledger.db"
+    store = await SqliteStore.open(path)
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE INDEX ix_from_the_future ON ledger_entries (kind)")
+        conn.execute("PRAGMA user_version = 123456789")
+    before = objects(path)
+    with pytest.raises(
+        UserError,
+        match=r"written by a newer runbook-bot \(its tables are version 0x75BCD15; this one knows 0x",
+    ) as refused:
+        await SqliteStore.open(path)
+    assert "Upgrade runbook-bot" in str(refused.value)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 123456789
+    assert objects(path) == before
+    reader = await SqliteStore.open(path, read_only=True)
+    try:
+        assert (await reader.verify()).ok
+    finally:
+        await reader.close()
