@@ -26,7 +26,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import event_loop
-from bot.emulator.server import start_site
+from bot.emulator.site import start_site
 from bot.slack.metrics import Metrics
 from bot.slack.web import build_web_app
 

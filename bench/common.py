@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from bot import catalog_service, event_loop  # noqa: E402
 from bot.catalog import load_catalog_and_hooks  # noqa: E402
+from bot.emulator.people import find_element  # noqa: E402
 from bot.emulator.processes import BotProcess, bot_env, free_port  # noqa: E402
 from bot.emulator.server import Emulator, running_emulator  # noqa: E402
 from bot.emulator.workspace import Message, Workspace  # noqa: E402
@@ -130,7 +131,7 @@ async def drained_in(url: str, seconds: float = 120) -> float:
 
 def done_cards(ws: Workspace) -> list[Message]:
     """Cards with a Done button: one per run of the checklist runbook, on its first step."""
-    return [m for m in ws.messages if Emulator.find_element(m.blocks, DONE) is not None]
+    return [m for m in ws.messages if find_element(m.blocks, DONE) is not None]
 
 
 async def start_runs(served: Served, count: int, *, concurrency: int = 8) -> list[Message]:

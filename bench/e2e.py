@@ -49,7 +49,7 @@ from bench.common import (
 )
 from bot import event_loop
 from bot.catalog import load_catalog_and_hooks
-from bot.emulator.server import Emulator
+from bot.emulator.people import find_element
 from bot.emulator.workspace import Message
 from bot.ledger.sqlite_store import SqliteStore
 
@@ -61,7 +61,7 @@ MARKER = re.compile(r"^`#(\d+)`")
 
 def button(message: Message) -> dict[str, Any] | None:
     """The Done button's decoded value (run and step), if the card still shows one."""
-    found = Emulator.find_element(message.blocks, DONE)
+    found = find_element(message.blocks, DONE)
     return json.loads(found[0]["value"]) if found else None
 
 

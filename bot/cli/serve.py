@@ -20,14 +20,8 @@ from bot.catalog import load_catalog_and_hooks
 from bot.config import Settings
 from bot.console.api import add_console
 from bot.console.catalog_page import add_catalog_page
-from bot.emulator.server import (
-    Emulator,
-    address,
-    bind,
-    load_workspace,
-    running_emulator,
-    start_site,
-)
+from bot.emulator.server import Emulator, load_workspace, running_emulator
+from bot.emulator.site import address, bind, start_site
 from bot.errors import UserError
 from bot.ledger.export import describe
 from bot.ledger.open import sqlite_path

@@ -13,7 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.emulator.server import Emulator, EmulatorError
+from bot.emulator.people import EmulatorError
+from bot.emulator.server import Emulator
 from bot.emulator.workspace import Message, Workspace
 
 EMULATOR_KEY = web.AppKey("emulator", Emulator)

@@ -17,7 +17,9 @@ from pydantic import SecretStr
 from bot.catalog import load_roles
 from bot.config import Settings
 from bot.domain.runbook import RolesFile
-from bot.emulator.server import Answer, Emulator, running_emulator, start_site
+from bot.emulator.people import Answer, find_element
+from bot.emulator.server import Emulator, running_emulator
+from bot.emulator.site import start_site
 from bot.emulator.workspace import Channel, Message, User, View, Workspace
 from bot.slack.runtime import SlackRuntime, slack_runtime
 from tests.service_fixtures import publish_all
@@ -44,7 +46,7 @@ def find_card(
 ) -> Message | None:
     """The newest message showing `action_id` whose button is for `step` of `run_id`."""
     for message in reversed(workspace.messages):
-        found = Emulator.find_element(message.blocks, action_id)
+        found = find_element(message.blocks, action_id)
         if found is None:
             continue
         value = json.loads(found[0].get("value") or "{}")
@@ -81,7 +83,7 @@ class Bot:
         return message
 
     def value(self, action_id: str, step: str | None = None) -> dict[str, Any]:
-        found = Emulator.find_element(self.shown(action_id, step).blocks, action_id)
+        found = find_element(self.shown(action_id, step).blocks, action_id)
         assert found is not None
         return dict(json.loads(found[0]["value"]))
 
