@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
@@ -14,7 +15,13 @@ from bot.config import Settings
 from bot.errors import UserError
 from bot.ledger.chain import Entry, NewEvent
 from bot.ledger.checkpoints import KIND, Checkpoint, generate_key, load_private_key, make_checkpoint
-from bot.ledger.export import markdown_footer, markdown_header, markdown_row, to_jsonl
+from bot.ledger.export import (
+    markdown_footer,
+    markdown_header,
+    markdown_row,
+    to_jsonl,
+    verification_note,
+)
 from bot.ledger.sqlite_store import utc_now
 from bot.ledger.store import LedgerStore
 
@@ -70,16 +77,21 @@ async def _read_checkpoint(path: Path) -> Checkpoint:
 
 
 async def export(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    """Written a page at a time: memory stays flat however long the ledger is."""
+    """Written a page at a time: memory stays flat however long the ledger is. A transcript
+    (md) is for readers who will not verify it themselves, so it opens with what verification
+    found; when the chain is broken it is still written whole, and the exit status is 1."""
     markdown = args.format == "md"
     async with opened_store(settings, read_only=True) as store:
         pages = _pages(store, args.run)
         page: list[Entry] = await anext(pages, [])
         if args.run and not page:
             raise UserError(f"No ledger entries belong to run {args.run!r}.")
+        verdict = await store.verify() if markdown else None
         if markdown:
+            assert verdict is not None
             title = f"Run {args.run}" if args.run else "runbook-bot ledger"
-            out.write(markdown_header(f"{title}: transcript"))
+            checked = verification_note(verdict, utc_now())
+            out.write(markdown_header(f"{title}: transcript", checked))
         count = 0
         while page:
             count += len(page)
@@ -87,6 +99,9 @@ async def export(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
             page = await anext(pages, [])
         if markdown:
             out.write(markdown_footer(count))
+    if verdict is not None and not verdict.ok:
+        print(f"warning: {verdict.summary()}; the transcript says so at the top.", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from bot.ledger.chain import GENESIS_KIND, Entry, entry_count
+from bot.ledger.chain import GENESIS_KIND, Entry, Verdict, entry_count
 from bot.ledger.checkpoints import KIND as CHECKPOINT_KIND
 from bot.ledger.projections import PROMOTED, PUBLISHED
 
@@ -67,12 +67,30 @@ def to_markdown(entries: Iterable[Entry], *, title: str) -> Iterator[str]:
     yield markdown_footer(count)
 
 
-def markdown_header(title: str) -> str:
+def markdown_header(title: str, checked: str = "") -> str:
+    """`checked`: what verification found when the transcript was made (`verification_note`)."""
     return (
         f"# {title}\n\n"
-        "Each row is one ledger entry. `hash` is the first 12 hex digits of the entry's sha256;\n"
+        + (f"{checked}\n\n" if checked else "")
+        + "Each row is one ledger entry. `hash` is the first 12 hex digits of the entry's sha256;\n"
         "verify the full chain with `runbook-bot ledger verify` or the JSON lines export.\n\n"
         "| seq | time (UTC) | who | what | hash |\n|---:|---|---|---|---|\n"
+    )
+
+
+def verification_note(verdict: Verdict, when: str) -> str:
+    """The transcript's first words for a reader who will not run `ledger verify`: whether
+    the chain held when it was exported, and if not, from which entry on it cannot be trusted."""
+    at = when.replace("T", " ")[:16]
+    if verdict.ok:
+        return (
+            f"**Verified when exported ({at} UTC):** entries 1 to {verdict.head_seq} are intact "
+            f"and chained; the last one's sha256 is `{verdict.head_hash}`."
+        )
+    return (
+        f"**WARNING: this ledger does not verify ({at} UTC).** Entry {verdict.bad_seq}: "
+        f"{verdict.problem}. The rows below are what the file holds now; from entry "
+        f"{verdict.bad_seq} on, they cannot be trusted."
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +98,43 @@ def test_markdown_export_is_a_readable_transcript(cli: CliRunner) -> None:
     assert md.startswith("# runbook-bot ledger: transcript")
     assert "| 2 |" in md and "| tester | Published customer-comms-outage@1 (sha256:" in md
     assert "from " in md and ': "first release".' in md
+
+
+def without_time(transcript: str) -> str:
+    """A transcript with the minute it was verified blanked, for comparing two exports."""
+    return re.sub(r"\(\d{4}-\d\d-\d\d \d\d:\d\d UTC\)", "(TIME)", transcript)
+
+
+def test_a_transcript_opens_with_what_verification_found(cli: CliRunner, tmp_path: Path) -> None:
+    """Readers of the md transcript will not run `ledger verify`; it tells them. A tampered
+    ledger is still exported whole, with a warning at the top, and the exit status is 1."""
+    cli("publish")
+    intact = cli("ledger", "export", "--format", "md")
+    head = json.loads(cli("ledger", "export").out.splitlines()[-1])["hash"]
+    assert intact.code == 0 and intact.err == ""
+    assert without_time(intact.out).splitlines()[2] == (
+        f"**Verified when exported (TIME):** entries 1 to 6 are intact and chained; "
+        f"the last one's sha256 is `{head}`."
+    )
+    run_only = cli("ledger", "export", "--format", "md", "--run", "nope")
+    assert run_only.code == 1  # an unknown run is still an error, verified or not
+    with sqlite3.connect(tmp_path / "bot.db") as conn:
+        conn.execute("DROP TRIGGER ledger_entries_no_update")
+        conn.execute("UPDATE ledger_entries SET actor = 'mallory' WHERE seq = 3")
+    tampered = cli("ledger", "export", "--format", "md")
+    assert tampered.code == 1
+    assert without_time(tampered.out).splitlines()[2] == (
+        "**WARNING: this ledger does not verify (TIME).** Entry 3: payload changed: the "
+        "entry's content no longer matches its hash. The rows below are what the file holds "
+        "now; from entry 3 on, they cannot be trusted."
+    )
+    assert "| 3 |" in tampered.out and "| mallory |" in tampered.out
+    assert tampered.out.rstrip().endswith("\n6 entries.")
+    assert tampered.err.strip() == (
+        "warning: ledger broken at entry 3: payload changed: the entry's content no longer "
+        "matches its hash; the transcript says so at the top."
+    )
+    assert cli("ledger", "export").code == 0  # JSON lines are for verifying: no verdict
 
 
 def test_export_of_an_unknown_run_is_a_clear_error(cli: CliRunner) -> None:
@@ -215,9 +254,9 @@ def test_an_export_written_a_page_at_a_time_is_the_whole_transcript(
 ) -> None:
     """Pages keep memory flat on a long ledger; they must not change a byte of the output."""
     cli("publish")
-    whole = cli("ledger", "export", "--format", format_).out
+    whole = without_time(cli("ledger", "export", "--format", format_).out)
     monkeypatch.setattr(ledger_commands, "EXPORT_PAGE", 2)  # 6 entries: three pages
-    assert cli("ledger", "export", "--format", format_).out == whole
+    assert without_time(cli("ledger", "export", "--format", format_).out) == whole
     lines = whole.splitlines()
     assert (len(lines) == 6) if format_ == "jsonl" else (lines[-1] == "6 entries.")
     entries = [json.loads(line) for line in cli("ledger", "export").out.splitlines()]
