@@ -50,7 +50,7 @@ READING = [
     "  the load generator: 64 requests are always in flight, so latency is 64 divided by the",
     "  requests answered per second, and that follows CPU per request, which `bench/ack.py`",
     "  prints in its last column. A `/runbook status` ack, which decides nothing, costs what",
-    "  bare bolt's ack costs (0.22 against 0.21 ms of CPU in the run above): bolt, aiohttp and",
+    "  bare bolt's ack costs (0.20 against 0.18 ms of CPU at concurrency 64 in the run above, 0.22 against 0.21 in the one before): bolt, aiohttp and",
     "  the bot's own request handling add nothing measurable. A click costs two to two and a",
     "  half times as much, and that difference is the durable decision itself (fold, policy,",
     "  templates, canonical JSON, hash, commit with fsync) and its log line. Profiled with",

@@ -243,6 +243,8 @@ class PeopleActions:
 def find_element(
     blocks: list[dict[str, Any]] | None, action_id: str, block_id: str | None = None
 ) -> tuple[dict[str, Any], str] | None:
+    """The control with `action_id` (in `block_id`, when given) and its block's id: a button
+    or select in an actions block, or a section's accessory. None when nothing shows it."""
     for block in blocks or []:
         if block_id is not None and block.get("block_id") != block_id:
             continue
@@ -256,15 +258,13 @@ def find_element(
 
 
 def chosen_option(element: dict[str, Any], option: str | None) -> dict[str, Any] | None:
+    """The select's option whose value is `option`, as Slack reports it in the payload."""
     if option is None:
         return None
     for candidate in element.get("options", []):
         if candidate.get("value") == option:
             return dict(candidate)
     raise EmulatorError(f"the select offers no option {option!r}")
-
-
-REQUIRED = "Please complete this required field."
 
 
 def required_missing(view: dict[str, Any], values: dict[str, Any]) -> list[str]:

@@ -3,7 +3,7 @@
 A queue plus `call_soon_threadsafe` costs about half of `run_in_executor`'s round trip, and
 the append path pays it on every decision. `submit` goes one step further for that path: its
 callback runs in the loop turn that receives the result, a turn sooner than a future's
-done-callback would (about 12 µs an append here).
+done-callback would (about 12 µs an append on asyncio's own loop, less on uvloop's).
 """
 
 from __future__ import annotations
