@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=["jsonl", "md"],
         default="jsonl",
-        help="jsonl (default, verifiable) or md (readable)",
+        help="jsonl (default: every field, for verifiers) or md (a readable transcript that "
+        "opens with whether the chain verified)",
     )
     p = add(
         "checkpoint",
