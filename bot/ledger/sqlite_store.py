@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,9 +28,9 @@ from bot.ledger.chain import (
     seal,
 )
 from bot.ledger.db_thread import DbThread
-from bot.ledger.projections import rows_for, run_index_change
 from bot.ledger.read_only import no_ledger, read_only_uri
-from bot.ledger.verification import ENTRY_COLUMNS, entry_row, verify_file
+from bot.ledger.sqlite_rows import write_entries
+from bot.ledger.verification import ENTRY_COLUMNS, verify_file
 from bot.ledger.write_lock import immediate, write_lock
 
 T = TypeVar("T")
@@ -43,14 +43,6 @@ SCHEMA_VERSION = 0xD3C6FC2
 # their files. Any other number was written by a newer bot, whose tables this one would not
 # keep up (an index it does not know would miss the entries it appends), so it is refused.
 EARLIER_SCHEMAS: frozenset[int] = frozenset()
-ROWS_PER_INSERT = 500  # 9 parameters a row: far below SQLite's 32,766 bound variables
-
-
-@lru_cache(maxsize=64)  # the group sizes seen lately; a 500-row statement is 15 kB
-def _insert_sql(rows: int) -> str:
-    """One INSERT of `rows` entries."""
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
-    return f"INSERT INTO ledger_entries ({ENTRY_COLUMNS}) VALUES {values}"
 
 
 def utc_now() -> str:
@@ -210,44 +202,8 @@ class SqliteStore:
         inside the same write transaction may pass it: no one else can append meanwhile."""
         head_seq, head_hash = head if head is not None else self._head_sync()
         entries = seal(events, head_seq=head_seq, head_hash=head_hash, ts=self._clock())
-        self._write(entries)
+        write_entries(self._db, entries)
         return entries
-
-    def _write(self, entries: Sequence[Entry]) -> None:
-        """Insert sealed entries and their index rows, the entries in as few statements as
-        possible. At each statement this thread gives up the GIL, and winning it back from a
-        busy event loop can take milliseconds: 40 appends of 2 entries that arrived together
-        while a coroutine kept the loop busy took 40 ms with a statement each and 12 ms this
-        way (with a 0.1 ms switch interval; at the default 5 ms, both took seconds)."""
-        for start in range(0, len(entries), ROWS_PER_INSERT):
-            chunk = entries[start : start + ROWS_PER_INSERT]
-            values = [value for entry in chunk for value in entry_row(entry)]
-            self._db.execute(_insert_sql(len(chunk)), values)
-        for entry in entries:
-            self._index_run(entry)
-            for table, row in rows_for(entry):
-                columns = ", ".join(row)
-                marks = ", ".join("?" for _ in row)
-                self._db.execute(
-                    f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
-                )
-
-    def _index_run(self, entry: Entry) -> None:
-        change = run_index_change(entry)
-        if change is None:
-            return
-        mode, row = change
-        if mode == "insert":
-            columns = ", ".join(row)
-            self._db.execute(
-                f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' for _ in row)})",
-                list(row.values()),
-            )
-        else:
-            self._db.execute(
-                "UPDATE runs SET status = ?, last_seq = ? WHERE run_id = ?",
-                (row["status"], row["last_seq"], row["run_id"]),
-            )
 
     def _append_sync(self, events: Sequence[Prepared]) -> list[Entry]:
         try:
@@ -286,7 +242,7 @@ class SqliteStore:
             entries = seal(events, head_seq=head[0], head_hash=head[1], ts=self._clock())
             sealed.append(entries)
             head = (entries[-1].seq, entries[-1].hash)
-        self._write([entry for entries in sealed for entry in entries])
+        write_entries(self._db, [entry for entries in sealed for entry in entries])
         return sealed
 
     def _append_one_by_one(self, groups: Sequence[Sequence[Prepared]]) -> list[Outcome]:
