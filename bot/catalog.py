@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.domain.cross_checks import DEFAULT_HOOKS_DIR
 from bot.domain.problems import Problem
 from bot.domain.runbook import RolesFile, Runbook
-from bot.domain.validation import DEFAULT_HOOKS_DIR, parse_model, validate_runbook
+from bot.domain.validation import parse_model, validate_runbook
 from bot.domain.versions import content_hash, hooks_used
 from bot.errors import UserError
 from bot.hooks.registry import Registry, load_registry

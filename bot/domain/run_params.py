@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.run_state import RunState
-from bot.domain.runbook import ParamType, Runbook
+from bot.domain.runbook import Param, ParamType, Runbook
 from bot.domain.templates import render_value
-from bot.domain.validation import coerce_param
 from bot.errors import UserError
 
 REDACTED = "[secret]"
+
+
+def coerce_param(name: str, param: Param, value: object) -> str | int | float | bool:
+    """Check and convert one param value (from YAML or from `key=value` text)."""
+    kind = param.type
+    if kind is ParamType.BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"true", "yes", "on", "1"}:
+            return True
+        if text in {"false", "no", "off", "0"}:
+            return False
+        raise ValueError(f"{name} must be true or false, not {value!r}")
+    if kind is ParamType.INTEGER:
+        if isinstance(value, bool) or not re.fullmatch(r"-?\d+", str(value).strip()):
+            raise ValueError(f"{name} must be a whole number, not {value!r}")
+        return int(str(value).strip())
+    if kind is ParamType.NUMBER:
+        text = str(value).strip()
+        if isinstance(value, bool) or not re.fullmatch(r"-?(\d+\.?\d*|\.\d+)(e-?\d+)?", text):
+            raise ValueError(f"{name} must be a number, not {value!r}")
+        return float(text)
+    text = value if isinstance(value, str) else str(value)
+    if kind is ParamType.CHOICE and param.choices is not None and text not in param.choices:
+        raise ValueError(f"{name} must be one of {', '.join(param.choices)}, not {text!r}")
+    if param.pattern is not None and not re.search(param.pattern, text):
+        raise ValueError(f"{name} {text!r} does not match {param.pattern}")
+    return text
 
 
 def resolve_params(runbook: Runbook, given: Mapping[str, str]) -> dict[str, Any]:

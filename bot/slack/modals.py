@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.domain.run_params import coerce_param
 from bot.domain.runbook import Param, ParamType, Runbook
-from bot.domain.validation import coerce_param
 from bot.slack.text import truncate
 
 REASON = "runbook.reason"

@@ -6,8 +6,9 @@ import textwrap
 
 import pytest
 
+from bot.domain.run_params import coerce_param
 from bot.domain.runbook import Param, ParamType, Role, RolesFile
-from bot.domain.validation import coerce_param, validate_runbook
+from bot.domain.validation import validate_runbook
 
 ROLES = RolesFile(roles={"incident-commander": Role(users=["U1"]), "dba": Role(users=["U2"])})
 
