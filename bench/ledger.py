@@ -49,10 +49,11 @@ def event(i: int) -> NewEvent:
 
 async def ours_appends(path: Path, n: int) -> tuple[float, list[Entry]]:
     store = await SqliteStore.open(path, synchronous=Synchronous.FULL)
+    batches = [[event(i)] for i in range(n)]  # made beforehand, as raw's rows are
     try:
         start = time.perf_counter()
-        for i in range(n):
-            await store.append([event(i)])
+        for batch in batches:
+            await store.append(batch)
         elapsed = time.perf_counter() - start
         return n / elapsed, await store.read()
     finally:
