@@ -60,21 +60,31 @@ async def ours_appends(path: Path, n: int) -> tuple[float, list[Entry]]:
         await store.close()
 
 
-def raw_appends(path: Path, rows: list[Entry]) -> float:
-    conn = sqlite3.connect(path, isolation_level=None)
+def setup_raw(conn: sqlite3.Connection) -> None:
+    """The store's pragmas and schema on a plain connection: the baselines' file."""
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     for statement in schema_statements():
         conn.execute(statement)
+
+
+def insert_raw(conn: sqlite3.Connection, r: Entry) -> None:
+    """One row, one transaction, one commit: the baselines' append."""
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(
+        INSERT,
+        (r.seq, r.ts, r.run_id, r.run_version, r.kind, r.actor, r.payload, r.prev_hash, r.hash),
+    )
+    conn.execute("COMMIT")
+
+
+def raw_appends(path: Path, rows: list[Entry]) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    setup_raw(conn)
     start = time.perf_counter()
     for r in rows:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            INSERT,
-            (r.seq, r.ts, r.run_id, r.run_version, r.kind, r.actor, r.payload, r.prev_hash, r.hash),
-        )
-        conn.execute("COMMIT")
+        insert_raw(conn, r)
     elapsed = time.perf_counter() - start
     conn.close()
     return len(rows) / elapsed
@@ -86,25 +96,10 @@ async def threaded_raw_appends(path: Path, rows: list[Entry]) -> float:
     conn = await thread.run(
         lambda: sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     )
-
-    def setup() -> None:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        for statement in schema_statements():
-            conn.execute(statement)
-
-    def insert(r: Entry) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            INSERT,
-            (r.seq, r.ts, r.run_id, r.run_version, r.kind, r.actor, r.payload, r.prev_hash, r.hash),
-        )
-        conn.execute("COMMIT")
-
-    await thread.run(setup)
+    await thread.run(partial(setup_raw, conn))
     start = time.perf_counter()
     for row in rows:
-        await thread.run(partial(insert, row))
+        await thread.run(partial(insert_raw, conn, row))
     elapsed = time.perf_counter() - start
     await thread.run(conn.close)
     await thread.stop()

@@ -13,7 +13,7 @@ from typing import TextIO
 from bot.cli.common import acting_person, opened_store
 from bot.config import Settings
 from bot.errors import UserError
-from bot.ledger.chain import Entry, NewEvent
+from bot.ledger.chain import Entry, NewEvent, Verdict
 from bot.ledger.checkpoints import KIND, Checkpoint, generate_key, load_private_key, make_checkpoint
 from bot.ledger.export import (
     markdown_footer,
@@ -86,9 +86,9 @@ async def export(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         page: list[Entry] = await anext(pages, [])
         if args.run and not page:
             raise UserError(f"No ledger entries belong to run {args.run!r}.")
-        verdict = await store.verify() if markdown else None
+        verdict: Verdict | None = None
         if markdown:
-            assert verdict is not None
+            verdict = await store.verify()
             title = f"Run {args.run}" if args.run else "runbook-bot ledger"
             checked = verification_note(verdict, utc_now())
             out.write(markdown_header(f"{title}: transcript", checked))

@@ -50,7 +50,7 @@ def utc_now() -> str:
 
 
 Outcome = list[Entry] | ConflictError
-Waiting = tuple[Sequence[Prepared], "asyncio.Future[list[Entry]]"]  # an append and its caller
+Waiting = tuple[Sequence[Prepared], asyncio.Future[list[Entry]]]  # an append and its caller
 
 
 def _unusable(path: Path, exc: sqlite3.DatabaseError) -> UserError:
