@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +155,18 @@ def seal(events: Sequence[Prepared], *, head_seq: int, head_hash: str, ts: str) 
         )
         prev_hash = digest
     return entries
+
+
+def seal_groups(
+    groups: Sequence[Sequence[Prepared]], head: tuple[int, str], clock: Callable[[], str]
+) -> list[list[Entry]]:
+    """Several appends sealed in turn after `head` (seq, hash), each with its own time."""
+    sealed: list[list[Entry]] = []
+    for events in groups:
+        entries = seal(events, head_seq=head[0], head_hash=head[1], ts=clock())
+        sealed.append(entries)
+        head = (entries[-1].seq, entries[-1].hash)
+    return sealed
 
 
 def genesis_event() -> NewEvent:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from bot.ledger.db_thread import DbThread
 from bot.ledger.sqlite_store import BUSY_TIMEOUT_MS
-from bot.ledger.write_lock import immediate, write_lock
+from bot.ledger.write_lock import Immediate, write_lock
 
 T = TypeVar("T")
 SCHEMA = (
@@ -98,7 +98,7 @@ class DeliveryStore:
         # Safe against a crash of the process (WAL), without an fsync per post: these rows are
         # a copy's bookkeeping, and the ledger's own appends stay synchronous=FULL.
         conn.execute("PRAGMA synchronous = NORMAL")
-        with immediate(conn, self._write_lock):
+        with Immediate(conn, self._write_lock):
             for statement in SCHEMA:
                 conn.execute(statement)
             columns = [row[1] for row in conn.execute("PRAGMA table_info(slack_threads)")]
@@ -208,7 +208,7 @@ class DeliveryStore:
 
     def _lease_sync(self, run_id: str, owner: str, seconds: float) -> bool:
         assert self._conn is not None
-        with immediate(self._conn, self._write_lock) as conn:
+        with Immediate(self._conn, self._write_lock) as conn:
             row = conn.execute(
                 "SELECT owner, until FROM slack_leases WHERE run_id = ?", (run_id,)
             ).fetchone()
@@ -242,7 +242,7 @@ class DeliveryStore:
 
     def _runs_with_unsent_sync(self) -> list[str]:
         assert self._conn is not None
-        with immediate(self._conn, self._write_lock) as conn:
+        with Immediate(self._conn, self._write_lock) as conn:
             unfinished = {str(r[0]) for r in conn.execute(UNFINISHED)}
             head = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger_entries").fetchone()[0]
             after = conn.execute("SELECT seq FROM slack_watermark WHERE id = 1").fetchone()[0]

@@ -195,6 +195,43 @@ async def test_sqlite_a_cancelled_caller_leaves_its_group_answered(tmp_path: Pat
         await store.close()
 
 
+async def test_sqlite_stores_taking_turns_on_one_file_keep_one_chain(tmp_path: Path) -> None:
+    """Each store seals on its event loop from the head its last commit left. When another
+    writer (here a second store, as a second process would) appended meanwhile, that head is
+    stale: the append must be sealed again after the real head, not fail or fork the chain."""
+    first = await SqliteStore.open(tmp_path / "shared.db")
+    second = await SqliteStore.open(tmp_path / "shared.db")
+    try:
+        returned = []
+        for i in range(6):
+            for store, name in ((first, "a"), (first, "a"), (second, "b")):
+                returned += await store.append([NewEvent("e", f"{name}{i}")])
+        stored = await first.read(after=1)
+        assert stored == returned  # what each caller was told is what the file holds
+        assert [e.seq for e in stored] == list(range(2, 20))
+        verdict = await second.verify()
+        assert verdict.ok and verdict.entries == 19
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_sqlite_appends_go_on_after_a_conflict_and_a_failed_append(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "recover.db")
+    try:
+        await store.append([NewEvent("step.done", "U1", run_id="r1", run_version=1)])
+        with pytest.raises(ConflictError):
+            await store.append([NewEvent("step.done", "U2", run_id="r1", run_version=1)])
+        with pytest.raises(KeyError):  # a published entry must name its runbook
+            await store.append([NewEvent("runbook.published", "U3", {"number": 1})])
+        after = await store.append([NewEvent("step.done", "U4", run_id="r1", run_version=2)])
+        assert [e.seq for e in after] == [3]
+        assert [e.actor for e in await store.read(after=1)] == ["U1", "U4"]
+        assert (await store.verify()).ok
+    finally:
+        await store.close()
+
+
 async def test_events_with_newlines_in_single_line_fields_are_refused(backend: LedgerStore) -> None:
     with pytest.raises(ValueError, match="single line"):
         await backend.append([NewEvent("kind\nforged", "U1")])
