@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.errors import UserError
 from bot.ledger.chain import Entry, NewEvent, Verdict
 from bot.ledger.checkpoints import KIND, Checkpoint, generate_key, load_private_key, make_checkpoint
+from bot.ledger.clock import utc_now
 from bot.ledger.export import (
     markdown_footer,
     markdown_header,
@@ -22,7 +23,6 @@ from bot.ledger.export import (
     to_jsonl,
     verification_note,
 )
-from bot.ledger.sqlite_store import utc_now
 from bot.ledger.store import LedgerStore
 
 EXPORT_PAGE = 5000  # entries read and written at a time

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.ledger.chain import Entry
 from bot.ledger.projections import rows_for, run_index_change
-from bot.ledger.verification import ENTRY_COLUMNS, entry_row
+from bot.ledger.verification import ENTRY_COLUMNS
 
 ROWS_PER_INSERT = 500  # 9 parameters a row: far below SQLite's 32,766 bound variables
 
@@ -35,7 +35,7 @@ def entry_statements(entries: Sequence[Entry]) -> list[Statement]:
     statements: list[Statement] = []
     for start in range(0, len(entries), ROWS_PER_INSERT):
         chunk = entries[start : start + ROWS_PER_INSERT]
-        values = [value for entry in chunk for value in entry_row(entry)]
+        values = [value for entry in chunk for value in entry]
         statements.append((_insert_sql(len(chunk)), values))
     for entry in entries:
         statements.extend(_index_run(entry))

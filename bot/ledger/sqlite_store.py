@@ -10,7 +10,6 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +27,7 @@ from bot.ledger.chain import (
     seal,
     seal_groups,
 )
+from bot.ledger.clock import utc_now
 from bot.ledger.db_thread import DbThread
 from bot.ledger.read_only import no_ledger, read_only_uri
 from bot.ledger.sqlite_rows import Statement, entry_statements, execute_all, write_entries
@@ -44,10 +44,6 @@ SCHEMA_VERSION = 0xD3C6FC2
 # their files. Any other number was written by a newer bot, whose tables this one would not
 # keep up (an index it does not know would miss the entries it appends), so it is refused.
 EARLIER_SCHEMAS: frozenset[int] = frozenset()
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 Outcome = list[Entry] | ConflictError

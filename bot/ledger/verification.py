@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import fields
-from operator import attrgetter
 from pathlib import Path
 
 from bot.ledger.chain import GENESIS_PREV, LOOKBACK, Entry, Verdict, verify_chain
@@ -20,9 +18,7 @@ from bot.ledger.parallel_check import check_all
 from bot.ledger.read_only import read_only_uri
 from bot.ledger.write_lock import transaction
 
-ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
-ENTRY_COLUMNS = ", ".join(ENTRY_FIELDS)  # in Entry's order, for Entry(*row)
-entry_row = attrgetter(*ENTRY_FIELDS)  # an Entry's values in ENTRY_COLUMNS order, for an INSERT
+ENTRY_COLUMNS = ", ".join(Entry._fields)  # in Entry's order: Entry(*row), and an entry is its row
 
 
 def verify_file(path: Path, busy_timeout_s: float) -> Verdict:

@@ -26,7 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.run_state import RunStatus
 from bot.ledger.chain import Entry
 from bot.ledger.checkpoints import make_checkpoint
-from bot.ledger.sqlite_store import utc_now
+from bot.ledger.clock import utc_now
 from bot.ledger.store import LedgerStore
 from bot.loaded_run import LoadedRun
 from bot.run_service import RunService

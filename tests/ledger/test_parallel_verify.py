@@ -158,7 +158,7 @@ async def test_a_cut_exactly_where_two_ranges_meet_is_found(big_ledger: Path, cu
     conn = attacker(big_ledger)
     prev = cut  # the cut; every later entry is re-hashed to follow it
     for seq in range(boundary, ENTRIES + 1):
-        rehashed = Entry(**{**vars(row(conn, seq)), "prev_hash": prev})
+        rehashed = row(conn, seq)._replace(prev_hash=prev)
         prev = compute_hash(rehashed)
         conn.execute(
             "UPDATE ledger_entries SET prev_hash = ?, hash = ? WHERE seq = ?",
@@ -233,10 +233,10 @@ def nul_in_an_actor(conn: sqlite3.Connection) -> Entry:
     """Rewrite the next-to-last entry with a NUL inside its actor, hashes and link kept valid
     (a chain that is intact, but that the fast path cannot split); the relinked last entry."""
     seq = ENTRIES - 1
-    odd = Entry(**{**vars(row(conn, seq)), "actor": "U1\x00U2"})
-    odd = Entry(**{**vars(odd), "hash": compute_hash(odd)})
-    relinked = Entry(**{**vars(row(conn, ENTRIES)), "prev_hash": odd.hash})
-    relinked = Entry(**{**vars(relinked), "hash": compute_hash(relinked)})
+    odd = row(conn, seq)._replace(actor="U1\x00U2")
+    odd = odd._replace(hash=compute_hash(odd))
+    relinked = row(conn, ENTRIES)._replace(prev_hash=odd.hash)
+    relinked = relinked._replace(hash=compute_hash(relinked))
     conn.execute(
         "UPDATE ledger_entries SET actor = ?, hash = ? WHERE seq = ?", (odd.actor, odd.hash, seq)
     )

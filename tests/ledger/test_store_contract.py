@@ -232,10 +232,22 @@ async def test_sqlite_appends_go_on_after_a_conflict_and_a_failed_append(tmp_pat
         await store.close()
 
 
-async def test_events_with_newlines_in_single_line_fields_are_refused(backend: LedgerStore) -> None:
-    with pytest.raises(ValueError, match="single line"):
-        await backend.append([NewEvent("kind\nforged", "U1")])
-    assert (await backend.head())[0] == 1
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (NewEvent("kind\nforged", "U1"), "kind"),
+        (NewEvent("step.done", "U1\nU2"), "actor"),
+        (NewEvent("step.done", "  "), "actor"),
+        (NewEvent("", "U1"), "kind"),
+        (NewEvent("step.done", "U1", run_id="r1\nr2", run_version=1), "run_id"),
+    ],
+)
+async def test_events_with_newlines_in_single_line_fields_are_refused(
+    backend: LedgerStore, event: NewEvent, field: str
+) -> None:
+    with pytest.raises(ValueError, match=f"ledger {field} must be a non-empty single line"):
+        await backend.append([NewEvent("note", "U1"), event])
+    assert (await backend.head())[0] == 1  # nothing of the append was written
 
 
 async def test_catalog_projection_follows_published_entries(backend: LedgerStore) -> None:

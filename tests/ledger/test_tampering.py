@@ -56,7 +56,7 @@ def row(conn: sqlite3.Connection, seq: int) -> Entry:
 def put(conn: sqlite3.Connection, entry: Entry) -> None:
     conn.execute(
         f"INSERT INTO ledger_entries ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-        tuple(vars(entry).values()),
+        tuple(entry),
     )
 
 
@@ -157,7 +157,7 @@ async def test_entry_inserted_with_a_valid_hash(ledger: Path) -> None:
         before.hash,
         "",
     )
-    put(conn, Entry(**{**vars(forged), "hash": compute_hash(forged)}))
+    put(conn, forged._replace(hash=compute_hash(forged)))
     bad, problem = await verdict_of(ledger)
     assert bad == 6 and problem.startswith("entry inserted")
 
@@ -166,8 +166,8 @@ async def test_order_changed(ledger: Path) -> None:
     conn = attacker(ledger)
     a, b = row(conn, 6), row(conn, 7)
     conn.execute("DELETE FROM ledger_entries WHERE seq IN (6, 7)")
-    put(conn, Entry(**{**vars(b), "seq": 6}))
-    put(conn, Entry(**{**vars(a), "seq": 7}))
+    put(conn, b._replace(seq=6))
+    put(conn, a._replace(seq=7))
     bad, problem = await verdict_of(ledger)
     assert bad == 6 and problem.startswith("order changed")
 
@@ -175,7 +175,7 @@ async def test_order_changed(ledger: Path) -> None:
 async def test_chain_cut(ledger: Path) -> None:
     conn = attacker(ledger)
     old = row(conn, 6)
-    cut = Entry(**{**vars(old), "prev_hash": "1" * 64})
+    cut = old._replace(prev_hash="1" * 64)
     conn.execute(
         "UPDATE ledger_entries SET prev_hash = ?, hash = ? WHERE seq = 6",
         (cut.prev_hash, compute_hash(cut)),
