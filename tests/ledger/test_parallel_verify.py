@@ -257,6 +257,34 @@ async def test_a_nul_in_a_field_is_not_mistaken_for_a_tamper(big_ledger: Path) -
     assert await verdict_of(big_ledger) == (None, "", ENTRIES, relinked.hash)
 
 
+@pytest.mark.parametrize("column", ["payload", "prev_hash", "ts", "kind"])
+async def test_a_null_field_is_not_vouched_for(tmp_path: Path, column: str) -> None:
+    """The schema refuses NULLs, but an attacker can copy the table without its constraints.
+    A NULL payload makes SQLite's whole message NULL, which group_concat leaves out; any
+    other NULL field prints as empty. Either way the fast check must step aside."""
+    store = await SqliteStore.open(tmp_path / "ledger.db")
+    try:
+        for i in range(10):
+            await store.append([NewEvent("e", f"U{i}", {"i": i})])
+    finally:
+        await store.close()
+    conn = sqlite3.connect(tmp_path / "ledger.db")
+    conn.execute("ATTACH ? AS loose", (str(tmp_path / "loose.db"),))
+    conn.execute("CREATE TABLE loose.ledger_entries AS SELECT * FROM main.ledger_entries")
+    conn.execute(f"UPDATE loose.ledger_entries SET {column} = NULL WHERE seq = 5")
+    conn.commit()
+    conn.close()
+    loose = sqlite3.connect(tmp_path / "loose.db")
+    try:
+        assert check_range(loose, 1, 4) is not None  # the entries before it still vouch
+        assert check_range(loose, 1, 11) is None
+        assert check_range(loose, 5, 5) is None
+        rows = loose.execute("SELECT * FROM ledger_entries ORDER BY seq").fetchall()
+    finally:
+        loose.close()
+    assert verify_chain(Entry(*r) for r in rows).bad_seq == 5
+
+
 @pytest.mark.usefixtures("three_processes")
 @pytest.mark.parametrize("seq", [2600, 2501, 2500, 2])
 async def test_the_careful_walk_starts_at_the_first_chunk_not_vouched_for(
