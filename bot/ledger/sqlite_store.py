@@ -1,7 +1,8 @@
 """The SQLite backend: WAL, explicit `synchronous`, BEGIN IMMEDIATE appends, append-only triggers.
 
 All database work runs on one dedicated thread that owns the connection, so the async API
-never blocks the event loop and each append is a single transaction in a single hop.
+never blocks the event loop and each append is a single transaction in a single hop. What it
+reads is in sqlite_queries.py, and the statements an append runs in sqlite_rows.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from bot.config import Synchronous
 from bot.domain.versions import VersionInfo
 from bot.errors import ConflictError, UserError
+from bot.ledger import sqlite_queries as queries
 from bot.ledger.chain import (
     Entry,
     NewEvent,
@@ -31,7 +33,7 @@ from bot.ledger.clock import utc_now
 from bot.ledger.db_thread import DbThread
 from bot.ledger.read_only import no_ledger, read_only_uri
 from bot.ledger.sqlite_rows import Statement, entry_statements, execute_all, write_entries
-from bot.ledger.verification import ENTRY_COLUMNS, verify_file
+from bot.ledger.verification import verify_file
 from bot.ledger.write_lock import Immediate, write_lock
 
 T = TypeVar("T")
@@ -199,10 +201,7 @@ class SqliteStore:
         return Immediate(self._db, self._write_lock)
 
     def _head_sync(self) -> tuple[int, str]:
-        row = self._db.execute(
-            "SELECT seq, hash FROM ledger_entries ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        return (int(row[0]), str(row[1])) if row else (0, "0" * 64)
+        return queries.head(self._db)
 
     def _append_locked(
         self, events: Sequence[Prepared], head: tuple[int, str] | None = None
@@ -282,32 +281,6 @@ class SqliteStore:
             self._db.execute("RELEASE one_append")
         return outcomes
 
-    def _read_sync(self, after: int, run_id: str | None, limit: int | None) -> list[Entry]:
-        sql = f"SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > ?"
-        args: list[Any] = [after]
-        if run_id is not None:
-            sql += " AND run_id = ?"
-            args.append(run_id)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        return [Entry(*row) for row in self._db.execute(sql, args)]
-
-    def _versions_sync(self, name: str) -> list[VersionInfo]:
-        rows = self._db.execute(
-            "SELECT name, number, sha256, source, author, message, published_at, seq "
-            "FROM runbook_versions WHERE name = ? ORDER BY number",
-            (name,),
-        )
-        return [VersionInfo(*row) for row in rows]
-
-    def _default_sync(self, name: str) -> int | None:
-        row = self._db.execute(
-            "SELECT number FROM runbook_defaults WHERE name = ? ORDER BY seq DESC LIMIT 1", (name,)
-        ).fetchone()
-        return int(row[0]) if row else None
-
     def _close_sync(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -370,15 +343,15 @@ class SqliteStore:
             self._drained = None
 
     async def head(self) -> tuple[int, str]:
-        return await self._run(self._head_sync)
+        return await self._run(queries.head, self._db)
 
     async def read(
         self, *, after: int = 0, run_id: str | None = None, limit: int | None = None
     ) -> list[Entry]:
-        return await self._run(self._read_sync, after, run_id, limit)
+        return await self._run(queries.entries, self._db, after, run_id, limit)
 
     async def entry(self, seq: int) -> Entry | None:
-        found = await self._run(self._read_sync, seq - 1, None, 1)
+        found = await self._run(queries.entries, self._db, seq - 1, None, 1)
         return found[0] if found and found[0].seq == seq else None
 
     async def verify(self) -> Verdict:
@@ -387,45 +360,18 @@ class SqliteStore:
         return await asyncio.to_thread(verify_file, self.path, BUSY_TIMEOUT_MS / 1000)
 
     async def versions(self, name: str) -> list[VersionInfo]:
-        return await self._run(self._versions_sync, name)
+        return await self._run(queries.versions, self._db, name)
 
     async def runbook_names(self) -> list[str]:
-        def names() -> list[str]:
-            return [
-                r[0]
-                for r in self._db.execute(
-                    "SELECT DISTINCT name FROM runbook_versions ORDER BY name"
-                )
-            ]
-
-        return await self._run(names)
+        return await self._run(queries.runbook_names, self._db)
 
     async def default_number(self, name: str) -> int | None:
-        return await self._run(self._default_sync, name)
+        return await self._run(queries.default_number, self._db, name)
 
     async def runs(
         self, *, status: str | None = None, with_start: bool = False
     ) -> list[dict[str, Any]]:
-        def query() -> list[dict[str, Any]]:
-            sql = (
-                "SELECT r.run_id, r.runbook, r.channel, r.requester, r.status, r.started_seq,"
-                " r.last_seq"
-            )
-            if with_start:
-                sql += (
-                    ", e.ts AS started_at, json_extract(e.payload, '$.number') AS number"
-                    " FROM runs r JOIN ledger_entries e ON e.seq = r.started_seq"
-                )
-            else:
-                sql += " FROM runs r"
-            args: tuple[str, ...] = ()
-            if status is not None:
-                sql, args = sql + " WHERE r.status = ?", (status,)
-            cursor = self._db.execute(sql + " ORDER BY r.started_seq", args)
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor]
-
-        return await self._run(query)
+        return await self._run(queries.runs, self._db, status, with_start)
 
     async def close(self) -> None:
         if self._committing is not None:  # appends already accepted are committed first
