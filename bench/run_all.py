@@ -70,7 +70,7 @@ READING = [
     "  0.64 ms) they measured 0.95x and 0.59x. At concurrency 1 the ack is not CPU-bound, and",
     "  bare bolt's polling every 10 ms sets the pace.",
     "- **Durable appends** met their target in every run since the store stopped doing the",
-    "  chain's work on its database thread (0.62 to 0.68 of raw sqlite3 in five runs on",
+    "  chain's work on its database thread (0.61 to 0.68 of raw sqlite3 in eight runs on",
     "  2026-11-23; before, 0.51 to 0.77 from run to run and 0.57 to 0.61 on one day). The",
     "  report's second line splits what is left. Raw sqlite3's own statements, handed to a",
     "  database thread like the store's (which keeps fsync off the event loop) and awaited,",
@@ -100,8 +100,8 @@ READING = [
     "  alone reaches about 0.3 of bare hashlib. SQLite now appends each entry's payload to the",
     "  rest of its text with || instead of printf's %s, and a batch's digests are made hex in",
     "  one call instead of a hexdigest() each: together about 90 ns an entry of about 1.1",
-    "  microseconds. Five runs on 2026-11-23 gave 0.57, 0.58, 0.58, 0.60 and, in a slow",
-    "  spell of the second CPU, 0.47.",
+    "  microseconds. Twelve runs on 2026-11-23 gave 0.53 to 0.60 in eight and, in slow spells",
+    "  of the second CPU, 0.47 to 0.49 in four.",
     "",
 ]
 
