@@ -99,16 +99,7 @@ def compute_hash(entry: Entry, *, seq: int | None = None, prev_hash: str | None 
 
 
 def _check_single_line(event: NewEvent) -> None:
-    kind, actor, run_id = event.kind, event.actor, event.run_id
-    if not (
-        "\n" in kind
-        or "\n" in actor
-        or (run_id is not None and "\n" in run_id)
-        or not kind.strip()
-        or not actor.strip()
-    ):
-        return  # every append comes here: the loop below, which names the field, is the slow way
-    for label, value in (("kind", kind), ("actor", actor), ("run_id", run_id)):
+    for label, value in (("kind", event.kind), ("actor", event.actor), ("run_id", event.run_id)):
         if value is not None and ("\n" in value or (not value.strip() and label != "run_id")):
             raise ValueError(f"ledger {label} must be a non-empty single line, got {value!r}")
 

@@ -200,15 +200,12 @@ class SqliteStore:
         """A write transaction: takes the write lock at once, so writers queue, never deadlock."""
         return Immediate(self._db, self._write_lock)
 
-    def _head_sync(self) -> tuple[int, str]:
-        return queries.head(self._db)
-
     def _append_locked(
         self, events: Sequence[Prepared], head: tuple[int, str] | None = None
     ) -> list[Entry]:
         """Append after `head` (seq, hash), read from the file when not given. Only a caller
         inside the same write transaction may pass it: no one else can append meanwhile."""
-        head_seq, head_hash = head if head is not None else self._head_sync()
+        head_seq, head_hash = head if head is not None else queries.head(self._db)
         entries = seal(events, head_seq=head_seq, head_hash=head_hash, ts=self._clock())
         write_entries(self._db, entries)
         return entries
@@ -244,7 +241,7 @@ class SqliteStore:
 
     def _append_together(self, groups: Sequence[Sequence[Prepared]]) -> list[list[Entry]]:
         """Every group sealed in turn (each with its own time) and written at once."""
-        sealed = seal_groups(groups, self._head_sync(), self._clock)
+        sealed = seal_groups(groups, queries.head(self._db), self._clock)
         write_entries(self._db, [entry for entries in sealed for entry in entries])
         return sealed
 

@@ -16,7 +16,7 @@ from bot.ledger.chain import GENESIS_PREV, LOOKBACK, Entry, Verdict, verify_chai
 from bot.ledger.checkpoints import IS_CHECKPOINT_SQL, Checkpoint
 from bot.ledger.parallel_check import check_all
 from bot.ledger.read_only import read_only_uri
-from bot.ledger.write_lock import transaction
+from bot.ledger.write_lock import Transaction
 
 ENTRY_COLUMNS = ", ".join(Entry._fields)  # in Entry's order: Entry(*row), and an entry is its row
 
@@ -26,7 +26,7 @@ def verify_file(path: Path, busy_timeout_s: float) -> Verdict:
     uri = read_only_uri(path)  # worked out once, for this connection and every helper's
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout_s)
     try:
-        with transaction(conn, "BEGIN DEFERRED"):
+        with Transaction(conn, "BEGIN DEFERRED"):
             return verify_snapshot(conn, path, uri)
     finally:
         conn.close()

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -27,36 +25,20 @@ def write_lock(path: Path) -> threading.Lock:
         return _locks.setdefault(key, threading.Lock())
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection, begin: str) -> Iterator[sqlite3.Connection]:
-    """`begin`, then COMMIT, or ROLLBACK on error."""
-    conn.execute(begin)
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-class Immediate:
-    """A write transaction: BEGIN IMMEDIATE under this process's lock for the file, then
-    COMMIT, or ROLLBACK on error. A class rather than a generator-based context manager: every
+class Transaction:
+    """`begin`, then COMMIT, or ROLLBACK on error. A COMMIT that fails (SQLITE_BUSY, a deferred
+    constraint) leaves SQLite's transaction open, and the connection's next BEGIN would fail on
+    it, so it is rolled back too. A class rather than a generator-based context manager: every
     durable append runs one, right after its thread wakes, where each call frame costs."""
 
-    __slots__ = ("_conn", "_lock")
+    __slots__ = ("_begin", "_conn")
 
-    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+    def __init__(self, conn: sqlite3.Connection, begin: str) -> None:
         self._conn = conn
-        self._lock = lock
+        self._begin = begin
 
     def __enter__(self) -> sqlite3.Connection:
-        self._lock.acquire()
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._lock.release()
-            raise
+        self._conn.execute(self._begin)
         return self._conn
 
     def __exit__(
@@ -65,16 +47,44 @@ class Immediate:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        try:
-            if exc_type is not None:
-                if self._conn.in_transaction:  # SQLite ends it itself after some errors
-                    self._conn.execute("ROLLBACK")
-                return
+        if exc_type is None:
             try:
                 self._conn.execute("COMMIT")
+                return
             except BaseException:
-                if self._conn.in_transaction:  # a COMMIT that failed (say, SQLITE_BUSY) leaves
-                    self._conn.execute("ROLLBACK")  # it open: the next writer would fail on it
+                self._rollback()
                 raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:  # SQLite ends it itself after some errors
+            self._conn.execute("ROLLBACK")
+
+
+class Immediate(Transaction):
+    """A write transaction: BEGIN IMMEDIATE under this process's lock for the file."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+        super().__init__(conn, "BEGIN IMMEDIATE")
+        self._lock = lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        try:
+            return super().__enter__()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            super().__exit__(exc_type, exc, traceback)
         finally:
             self._lock.release()

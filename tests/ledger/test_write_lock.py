@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ledger.write_lock import Immediate
+from bot.ledger.write_lock import Immediate, Transaction
 
 
 def _db(path: Path) -> sqlite3.Connection:
@@ -44,3 +44,12 @@ def test_an_error_inside_rolls_back_and_frees_the_lock(tmp_path: Path) -> None:
         raise RuntimeError("the caller failed")
     assert conn.execute("SELECT count(*) FROM parent").fetchone() == (0,)
     assert not conn.in_transaction and not lock.locked()
+
+
+def test_a_plain_transaction_whose_commit_fails_is_rolled_back(tmp_path: Path) -> None:
+    """The lockless transaction (verification's read snapshot) ends the same way."""
+    conn = _db(tmp_path / "t.db")
+    with pytest.raises(sqlite3.IntegrityError), Transaction(conn, "BEGIN DEFERRED") as db:
+        db.execute("INSERT INTO child (parent_id) VALUES (3)")
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM child").fetchone() == (0,)
