@@ -47,18 +47,24 @@ class Transaction:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            try:
-                self._conn.execute("COMMIT")
-                return
-            except BaseException:
-                self._rollback()
-                raise
-        self._rollback()
+        try:
+            if exc_type is None:
+                try:
+                    self._conn.execute("COMMIT")
+                    return
+                except BaseException:
+                    self._rollback()
+                    raise
+            self._rollback()
+        finally:
+            self._ended()
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:  # SQLite ends it itself after some errors
             self._conn.execute("ROLLBACK")
+
+    def _ended(self) -> None:
+        """Whatever else ends with the transaction, committed or not."""
 
 
 class Immediate(Transaction):
@@ -78,13 +84,5 @@ class Immediate(Transaction):
             self._lock.release()
             raise
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        try:
-            super().__exit__(exc_type, exc, traceback)
-        finally:
-            self._lock.release()
+    def _ended(self) -> None:
+        self._lock.release()
