@@ -229,6 +229,62 @@ async def test_every_process_takes_chunks_and_each_chunk_is_checked_once(
     assert len(set(taken)) == len(taken) and set(taken) < set(every)  # the helpers took some
 
 
+@pytest.mark.usefixtures("three_processes")
+async def test_each_process_checks_on_a_cpu_of_its_own(
+    big_ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Left to the scheduler a helper starts on its parent's CPU, and the two can share it for
+    most of a check. The asking thread gets the first usable CPU and each helper the next one
+    round (as many as there are); the thread has all of them back afterwards."""
+    monkeypatch.setattr(parallel_check, "TAKES_CHUNKS", True)
+    before = os.sched_getaffinity(0)
+    cpus = sorted(before)
+    helpers_on: list[set[int]] = []
+    asking_on: list[set[int]] = []
+    place, take = parallel_check.place, take_chunks
+
+    def placing(pid: int, usable: list[int], index: int) -> None:
+        place(pid, usable, index)
+        if pid:  # a helper, still starting up: read back where it may run
+            helpers_on.append(os.sched_getaffinity(pid))
+
+    def taking(conn: sqlite3.Connection, fd: int) -> Iterator[tuple[int, int, Result]]:
+        asking_on.append(os.sched_getaffinity(0))
+        yield from take(conn, fd)
+
+    monkeypatch.setattr(parallel_check, "place", placing)
+    monkeypatch.setattr(parallel_check, "take_chunks", taking)
+    conn = sqlite3.connect(big_ledger)
+    _, head = slow_walk(big_ledger)
+    assert parallel_check.check_all(conn, big_ledger, ENTRIES) == ("0" * 64, head)
+    conn.close()
+    assert asking_on == [{cpus[0]}]
+    assert helpers_on == [{cpus[1 % len(cpus)]}, {cpus[2 % len(cpus)]}]
+    assert os.sched_getaffinity(0) == before
+
+
+@pytest.mark.usefixtures("three_processes")
+async def test_the_asking_thread_gets_its_cpus_back_when_the_check_fails(
+    big_ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verification runs on a worker thread that other work reuses: an error in the middle of a
+    check must not leave that thread held to one CPU."""
+    monkeypatch.setattr(parallel_check, "TAKES_CHUNKS", True)
+    before = os.sched_getaffinity(0)
+
+    def failing(conn: sqlite3.Connection, fd: int) -> Iterator[tuple[int, int, Result]]:
+        assert len(os.sched_getaffinity(0)) == 1
+        raise sqlite3.OperationalError("disk I/O error")
+        yield  # a generator, as take_chunks is
+
+    monkeypatch.setattr(parallel_check, "take_chunks", failing)
+    conn = sqlite3.connect(big_ledger)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        parallel_check.check_all(conn, big_ledger, ENTRIES)
+    conn.close()
+    assert os.sched_getaffinity(0) == before
+
+
 def nul_in_an_actor(conn: sqlite3.Connection) -> Entry:
     """Rewrite the next-to-last entry with a NUL inside its actor, hashes and link kept valid
     (a chain that is intact, but that the fast path cannot split); the relinked last entry."""
