@@ -111,7 +111,8 @@ def check_all(
     results: dict[tuple[int, int], Result] = {}
     helpers: list[subprocess.Popen[bytes]] = []
     try:
-        helpers = start_helpers(parts - 1, uri or read_only_uri(path), read_end, cpus)
+        for helper in start_helpers(parts - 1, uri or read_only_uri(path), read_end, cpus):
+            helpers.append(helper)  # one by one, so an error part way still stops those started
         if TAKES_CHUNKS:
             with own_cpu(cpus):
                 for low, high, result in take_chunks(conn, read_end):
@@ -137,23 +138,21 @@ def check_all(
 
 def start_helpers(
     count: int, uri: str, read_end: int, cpus: list[int]
-) -> list[subprocess.Popen[bytes]]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """Up to `count` helpers reading chunks from `read_end`, each placed on a CPU of its own
     (the asking thread keeps the first). Fewer when no interpreter can be started."""
     source = str(Path(bot.__file__).resolve().parent.parent)  # where `bot` is importable from
     env = {**os.environ, "PYTHONPATH": source}
     command = [sys.executable, "-S", "-m", "bot.ledger.range_worker", uri, str(read_end)]
-    helpers: list[subprocess.Popen[bytes]] = []
     for index in range(1, count + 1):
         try:
             helper = subprocess.Popen(
                 command, stdout=subprocess.PIPE, pass_fds=(read_end,), env=env
             )
         except OSError:  # no interpreter to start (an embedded Python): fewer hands
-            break
+            return
         place(helper.pid, cpus, index)
-        helpers.append(helper)
-    return helpers
+        yield helper
 
 
 def vouch(pieces: list[tuple[int, int]], results: dict[tuple[int, int], Result]) -> Vouched:
