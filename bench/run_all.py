@@ -102,11 +102,11 @@ READING = [
     "  Second, the host: in its busy spells, which last longer than a run, the CPU time an",
     "  entry takes rises in both processes alike (1.03 to 1.26 microseconds; the guest sees no",
     "  stolen time, its CPU just runs slower), while bare hashlib, which works in cache, slows",
-    "  by about 5%. On 2026-11-23, after the first change, 26 runs of bench/ledger.py gave",
-    "  0.51 to 0.60 in eighteen (median 0.58) and 0.45 to 0.48 in seven, and one make bench",
-    "  run gave 0.36, every trial of a run low together. The baseline's messages are now",
-    "  built once, so the two halves of a trial run back to back; that did not change the",
-    "  spread, which is the host's.",
+    "  by about 5%. On 2026-11-23, after the first change, 24 runs of bench/ledger.py gave",
+    "  0.51 to 0.60 in eighteen (median 0.58) and 0.45 to 0.47 in six, and two make bench",
+    "  runs gave 0.48 and 0.36, every trial of a run low together. The baseline's messages",
+    "  are now built once, so the two halves of a trial run back to back; that did not",
+    "  change the spread, which is the host's.",
     "",
 ]
 
