@@ -49,15 +49,18 @@ class Transaction:
     ) -> None:
         try:
             if exc_type is None:
-                try:
-                    self._conn.execute("COMMIT")
-                    return
-                except BaseException:
-                    self._rollback()
-                    raise
-            self._rollback()
+                self._commit()
+            else:
+                self._rollback()
         finally:
             self._ended()
+
+    def _commit(self) -> None:
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:  # SQLite ends it itself after some errors
